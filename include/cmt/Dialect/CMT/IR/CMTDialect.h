@@ -1,0 +1,22 @@
+//===- CMTDialect.h - the cmt dialect ---------------------------*- C++ -*-===//
+#ifndef CMT_DIALECT_CMT_IR_CMTDIALECT_H
+#define CMT_DIALECT_CMT_IR_CMTDIALECT_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Dialect.h"
+
+#include "cmt/Dialect/CMT/IR/CMTOpsDialect.h.inc"
+
+namespace cmt {
+/// Argument attributes of an expanded `@forward`: the official PyTorch name of
+/// each argument, and whether it is the input, a parameter or a buffer.
+inline constexpr llvm::StringLiteral kNameAttr = "cmt.name";
+inline constexpr llvm::StringLiteral kKindAttr = "cmt.kind";
+inline constexpr llvm::StringLiteral kKindInput = "input";
+inline constexpr llvm::StringLiteral kKindParameter = "parameter";
+inline constexpr llvm::StringLiteral kKindBuffer = "buffer";
+/// Function attribute of an expanded `@forward`: the model's configuration.
+inline constexpr llvm::StringLiteral kConfigAttr = "cmt.config";
+} // namespace cmt
+
+#endif

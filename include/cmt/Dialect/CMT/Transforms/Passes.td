@@ -1,0 +1,72 @@
+//===- Passes.td - cmt dialect passes ----------------------*- tablegen -*-===//
+#ifndef CMT_TRANSFORMS_PASSES_TD
+#define CMT_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def CMTExpandModel : Pass<"cmt-expand-model", "mlir::ModuleOp"> {
+  let summary = "Expand a cmt.model (architecture level) into func.func @forward on tensors";
+  let description = [{
+    Replaces the module's `cmt.model` with a function that computes the
+    logits with graph-level cmt ops, exactly as the authors' released code
+    does in evaluation mode. Its arguments are the NCHW input image and every
+    parameter and buffer of the model, each carrying its official PyTorch
+    state-dict name in `cmt.name` and its role in `cmt.kind`. Every op is
+    located at the name of the PyTorch module it comes from.
+
+    Before:
+    ```mlir
+    cmt.model @tiny resolution = 64 classes = 10 fc_dim = 96 head_dropout = 1.000000e-01 {
+      cmt.stem channels = 8
+      cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 8, mlp_ratio = 3.600000e+00
+      ...
+      cmt.head
+    }
+    ```
+    After (`batch=4`):
+    ```mlir
+    func.func @forward(%input: tensor<4x3x64x64xf32> {cmt.kind = "input", cmt.name = "input"},
+                       %w: tensor<8x3x3x3xf32> {cmt.kind = "parameter", cmt.name = "stem_conv1.weight"},
+                       ...) -> tensor<4x10xf32> attributes {cmt.config = {...}} {
+      %0 = cmt.conv2d %input, %w, %b strides = [2, 2] padding = [1, 1] groups = 1 : ...
+      %1 = cmt.gelu %0 : tensor<4x8x32x32xf32>
+      %2 = cmt.batch_norm %1, ... eps = 1.000000e-05 : tensor<4x8x32x32xf32>, tensor<8xf32>
+      ...
+      return %logits : tensor<4x10xf32>
+    }
+    ```
+  }];
+  let options = [
+    Option<"batch", "batch", "int64_t", /*default=*/"1",
+           "Batch size of the expanded function (shapes are static)">,
+  ];
+  let dependentDialects = ["::cmt::CMTDialect", "::mlir::func::FuncDialect"];
+}
+
+def CMTPrintStats : Pass<"cmt-print-stats", "mlir::ModuleOp"> {
+  let summary = "Print parameters and multiply-accumulates per stage and in total";
+  let description = [{
+    For every `cmt.model` (expanded on the side at batch 1) and every
+    function on graph-level cmt ops, prints the parameter count (buffers
+    such as BN running statistics apart) and the multiply-accumulates per
+    image of convolutions, linears and the two attention products, per part
+    (stem, stages a-d, head) and in total. The IR is left unchanged.
+
+    ```
+    $ cmt-opt models/cmt-ti.mlir --cmt-print-stats -o /dev/null
+    model cmt_ti: resolution 160, batch 1
+      part          params            MACs
+      stem           4,960      29,491,200
+      ...
+    ```
+    With `format=json`, one JSON object per model on its own line, with at
+    least the keys `"params"` and `"macs"`.
+  }];
+  let options = [
+    Option<"format", "format", "std::string", /*default=*/"\"text\"",
+           "Output format: text or json">,
+  ];
+  let dependentDialects = ["::cmt::CMTDialect", "::mlir::func::FuncDialect"];
+}
+
+#endif // CMT_TRANSFORMS_PASSES_TD

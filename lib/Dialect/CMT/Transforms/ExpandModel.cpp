@@ -1,0 +1,217 @@
+//===- ExpandModel.cpp - cmt.model -> func.func @forward --------*- C++ -*-===//
+//
+// Writes out the authors' released CMT code (../shared/CMT-SPEC.md) as
+// graph-level cmt ops. Parameters become function arguments named as in the
+// official state dict, so that checkpoints bind by name.
+//
+//===----------------------------------------------------------------------===//
+#include "cmt/Dialect/CMT/Transforms/ExpandModel.h"
+#include "cmt/Dialect/CMT/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include <cmath>
+
+namespace cmt {
+#define GEN_PASS_DEF_CMTEXPANDMODEL
+#include "cmt/Dialect/CMT/Transforms/Passes.h.inc"
+} // namespace cmt
+
+using namespace mlir;
+using namespace cmt;
+
+namespace {
+constexpr double kBatchNormEps = 1e-5;
+constexpr double kPatchNormEps = 1e-5;
+constexpr double kBlockNormEps = 1e-6;
+
+/// Appends arguments to a function as the body asks for them, and locates each
+/// op at the PyTorch module it belongs to.
+class ForwardBuilder {
+public:
+  ForwardBuilder(OpBuilder &b, func::FuncOp func, Location fileLoc)
+      : b(b), func(func), fileLoc(fileLoc), f32(b.getF32Type()) {
+    b.setInsertionPointToStart(&func.getBody().front());
+  }
+
+  Value argument(StringRef name, ArrayRef<int64_t> shape, StringRef kind, Type elt = {}) {
+    Block &entry = func.getBody().front();
+    Value v = entry.addArgument(RankedTensorType::get(shape, elt ? elt : f32), loc(name));
+    argAttrs.push_back(b.getDictionaryAttr(
+        {b.getNamedAttr(kNameAttr, b.getStringAttr(name)),
+         b.getNamedAttr(kKindAttr, b.getStringAttr(kind))}));
+    return v;
+  }
+  Value param(const Twine &name, ArrayRef<int64_t> shape) {
+    return argument(b.getStringAttr(name), shape, kKindParameter);
+  }
+  Value buffer(const Twine &name, ArrayRef<int64_t> shape, Type elt = {}) {
+    return argument(b.getStringAttr(name), shape, kKindBuffer, elt);
+  }
+
+  Location loc(const Twine &module) { return NameLoc::get(b.getStringAttr(module), fileLoc); }
+
+  Value conv(Value x, const Twine &name, int64_t out, int64_t kernel, int64_t stride,
+             int64_t pad, int64_t groups) {
+    int64_t in = cast<RankedTensorType>(x.getType()).getDimSize(1);
+    Value w = param(name + ".weight", {out, in / groups, kernel, kernel});
+    Value bias = param(name + ".bias", {out});
+    return Conv2DOp::create(b, loc(name), x, w, bias, b.getDenseI64ArrayAttr({stride, stride}),
+                            b.getDenseI64ArrayAttr({pad, pad}), b.getI64IntegerAttr(groups));
+  }
+
+  Value batchNorm(Value x, const Twine &name) {
+    int64_t c = cast<RankedTensorType>(x.getType()).getDimSize(1);
+    Value w = param(name + ".weight", {c}), bias = param(name + ".bias", {c});
+    Value mean = buffer(name + ".running_mean", {c});
+    Value var = buffer(name + ".running_var", {c});
+    buffer(name + ".num_batches_tracked", {}, b.getI64Type());
+    return BatchNormOp::create(b, loc(name), x, w, bias, mean, var,
+                               b.getF64FloatAttr(kBatchNormEps));
+  }
+
+  Value layerNorm(Value t, const Twine &name, double eps) {
+    int64_t c = cast<RankedTensorType>(t.getType()).getShape().back();
+    Value w = param(name + ".weight", {c}), bias = param(name + ".bias", {c});
+    return LayerNormOp::create(b, loc(name), t, w, bias, b.getF64FloatAttr(eps));
+  }
+
+  Value linear(Value t, const Twine &name, int64_t out) {
+    int64_t in = cast<RankedTensorType>(t.getType()).getShape().back();
+    Value w = param(name + ".weight", {out, in}), bias = param(name + ".bias", {out});
+    return LinearOp::create(b, loc(name), t, w, bias);
+  }
+
+  Value gelu(Value x, const Twine &name) { return GeluOp::create(b, loc(name), x); }
+  Value add(Value x, Value y, const Twine &name) { return AddOp::create(b, loc(name), x, y); }
+  Value tokens(Value x, const Twine &name) { return ImageToTokensOp::create(b, loc(name), x); }
+  Value image(Value t, int64_t h, int64_t w, const Twine &name) {
+    return TokensToImageOp::create(b, loc(name), t, b.getI64IntegerAttr(h),
+                                   b.getI64IntegerAttr(w));
+  }
+
+  /// One CMT block on tokens of an h x w image.
+  Value block(Value t, const Twine &prefix, StageOp stage, int64_t h, int64_t w, Value relPos) {
+    int64_t dim = stage.getDim(), heads = stage.getHeads(), r = stage.getKvReduction();
+    int64_t hidden = stage.getHiddenDim();
+    std::string p = prefix.str();
+
+    // Local perception unit.
+    Value lpu = conv(image(t, h, w, p + ".proj"), p + ".proj", dim, 3, 1, 1, dim);
+    t = add(t, tokens(lpu, p + ".proj"), p);
+
+    // Lightweight multi-head self-attention.
+    Value u = layerNorm(t, p + ".norm1", kBlockNormEps);
+    Value q = linear(u, p + ".attn.q", dim);
+    Value kv = u;
+    if (r > 1) {
+      Value reduced = conv(image(u, h, w, p + ".attn.sr"), p + ".attn.sr.0", dim, r, r, 0, dim);
+      kv = tokens(batchNorm(reduced, p + ".attn.sr.1"), p + ".attn.sr");
+    }
+    Value k = linear(kv, p + ".attn.k", dim);
+    Value v = linear(kv, p + ".attn.v", dim);
+    double scale = std::pow(static_cast<double>(dim / heads), -0.5);
+    Value o = AttentionOp::create(b, loc(p + ".attn"), q, k, v, relPos,
+                                  b.getI64IntegerAttr(heads), b.getF64FloatAttr(scale));
+    t = add(t, linear(o, p + ".attn.proj", dim), p);
+
+    // Inverted residual feed-forward network.
+    u = layerNorm(t, p + ".norm2", kBlockNormEps);
+    Value y = image(u, h, w, p + ".mlp");
+    y = batchNorm(gelu(conv(y, p + ".mlp.conv1.0", hidden, 1, 1, 0, 1), p + ".mlp.conv1.1"),
+                  p + ".mlp.conv1.2");
+    Value dw = conv(y, p + ".mlp.proj", hidden, 3, 1, 1, hidden);
+    y = batchNorm(gelu(add(dw, y, p + ".mlp.proj"), p + ".mlp.proj_act"), p + ".mlp.proj_bn");
+    y = batchNorm(conv(y, p + ".mlp.conv2.0", dim, 1, 1, 0, 1), p + ".mlp.conv2.1");
+    return add(t, tokens(y, p + ".mlp"), p);
+  }
+
+  void finish(Value result) {
+    func::ReturnOp::create(b, loc("head"), result);
+    Block &entry = func.getBody().front();
+    func.setFunctionType(
+        b.getFunctionType(entry.getArgumentTypes(), TypeRange{result.getType()}));
+    func.setAllArgAttrs(argAttrs);
+  }
+
+private:
+  OpBuilder &b;
+  func::FuncOp func;
+  Location fileLoc;
+  Type f32;
+  SmallVector<Attribute> argAttrs;
+};
+} // namespace
+
+func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name,
+                               int64_t batch) {
+  OpBuilder::InsertionGuard guard(builder);
+  Location fileLoc = model.getLoc();
+  auto func = func::FuncOp::create(builder, fileLoc, name, builder.getFunctionType({}, {}));
+  func.addEntryBlock();
+  SmallVector<NamedAttribute> config = {
+      builder.getNamedAttr("model", builder.getStringAttr(model.getSymName())),
+      builder.getNamedAttr("resolution", model.getResolutionAttr()),
+      builder.getNamedAttr("classes", model.getClassesAttr()),
+      builder.getNamedAttr("batch", builder.getI64IntegerAttr(batch))};
+  func->setAttr(kConfigAttr, builder.getDictionaryAttr(config));
+
+  ForwardBuilder fb(builder, func, fileLoc);
+  int64_t res = model.getResolution();
+  Value x = fb.argument("input", {batch, model.getInChannels(), res, res}, kKindInput);
+
+  int64_t stem = model.getStem().getChannels();
+  for (int i = 1; i <= 3; ++i) {
+    std::string conv = "stem_conv" + std::to_string(i);
+    x = fb.conv(x, conv, stem, 3, i == 1 ? 2 : 1, 1, 1);
+    x = fb.batchNorm(fb.gelu(x, "stem_relu" + std::to_string(i)),
+                     "stem_norm" + std::to_string(i));
+  }
+
+  int64_t side = res / 2;
+  for (auto [i, stage] : llvm::enumerate(model.getStages())) {
+    std::string s(1, static_cast<char>('a' + i));
+    side /= 2;
+    int64_t n = side * side, r = stage.getKvReduction();
+    x = fb.conv(x, "patch_embed_" + s + ".proj", stage.getDim(), 2, 2, 0, 1);
+    Value t = fb.layerNorm(fb.tokens(x, "patch_embed_" + s), "patch_embed_" + s + ".norm",
+                           kPatchNormEps);
+    Value relPos = fb.param("relative_pos_" + s, {stage.getHeads(), n, n / (r * r)});
+    for (int64_t j = 0; j < stage.getDepth(); ++j)
+      t = fb.block(t, "blocks_" + s + "." + std::to_string(j), stage, side, side, relPos);
+    x = fb.image(t, side, side, "blocks_" + s);
+  }
+
+  x = fb.batchNorm(fb.conv(x, "_fc", model.getFcDim(), 1, 1, 0, 1), "_bn");
+  x = SwishOp::create(builder, fb.loc("_swish"), x);
+  x = GlobalAvgPoolOp::create(builder, fb.loc("_avg_pooling"), x);
+  // Dropout is the identity in evaluation mode.
+  fb.finish(fb.linear(x, "head", model.getClasses()));
+  return func;
+}
+
+namespace {
+struct ExpandModelPass : cmt::impl::CMTExpandModelBase<ExpandModelPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<ModelOp> models = llvm::to_vector(module.getOps<ModelOp>());
+    if (models.empty())
+      return;
+    if (batch <= 0) {
+      module.emitError("cmt-expand-model: batch must be positive, got ") << batch;
+      return signalPassFailure();
+    }
+    if (models.size() > 1) {
+      models[1].emitError("cmt-expand-model expects one cmt.model per module (each becomes "
+                          "@forward); found ")
+          << models.size();
+      return signalPassFailure();
+    }
+    OpBuilder builder(models.front());
+    buildForward(models.front(), builder, "forward", batch);
+    models.front().erase();
+  }
+};
+} // namespace
