@@ -27,10 +27,13 @@ LogicalResult ModelOp::verify() {
   SmallVector<Operation *> ops = llvm::map_to_vector(body, [](Operation &op) { return &op; });
   bool shapeOk = ops.size() == 6 && isa<StemOp>(ops[0]) && isa<HeadOp>(ops[5]) &&
                  llvm::all_of(ArrayRef(ops).slice(1, 4), llvm::IsaPred<StageOp>);
-  if (!shapeOk)
-    return emitOpError("expects its body to hold one cmt.stem, four cmt.stage and one "
-                       "cmt.head, in that order, but it holds ")
-           << ops.size() << " ops";
+  if (!shapeOk) {
+    InFlightDiagnostic diag = emitOpError("expects its body to hold one cmt.stem, four "
+                                          "cmt.stage and one cmt.head, in that order");
+    if (ops.size() != 6)
+      diag << ", but it holds " << ops.size() << " ops";
+    return diag;
+  }
 
   int64_t res = getResolution();
   if (res <= 0 || res % 32 != 0)
@@ -92,8 +95,11 @@ namespace {
 /// operand's role so that the diagnostic names what is wrong.
 struct ShapeChecker {
   std::optional<Location> loc;
+  StringRef opName;
 
-  LogicalResult fail(const Twine &msg) const { return emitOptionalError(loc, msg); }
+  LogicalResult fail(const Twine &msg) const {
+    return emitOptionalError(loc, "'", opName, "' op ", msg);
+  }
 
   FailureOr<RankedTensorType> tensor(Type t, StringRef role, int64_t rank) const {
     auto rt = dyn_cast<RankedTensorType>(t);
@@ -126,7 +132,7 @@ struct ShapeChecker {
 
 LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                          Adaptor adaptor, SmallVectorImpl<Type> &results) {
-  ShapeChecker c{loc};
+  ShapeChecker c{loc, Conv2DOp::getOperationName()};
   auto in = c.tensor(adaptor.getInput().getType(), "input", 4);
   auto w = c.tensor(adaptor.getWeight().getType(), "weight", 4);
   if (failed(in) || failed(w) || failed(c.sameElement(*in, *w, "weight")))
@@ -161,10 +167,11 @@ LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
 
 /// Normalisations and elementwise ops return their input's type; this checks
 /// the per-channel operands against dimension `channelDim` of the input.
-static LogicalResult inferNormalisation(std::optional<Location> loc, Type inputType,
+static LogicalResult inferNormalisation(std::optional<Location> loc, StringRef opName,
+                                        Type inputType,
                                         ValueRange perChannel, int64_t channelDim,
                                         unsigned numResults, SmallVectorImpl<Type> &results) {
-  ShapeChecker c{loc};
+  ShapeChecker c{loc, opName};
   auto in = c.tensor(inputType, "input", -1);
   if (failed(in))
     return failure();
@@ -185,7 +192,7 @@ static LogicalResult inferNormalisation(std::optional<Location> loc, Type inputT
 
 LogicalResult BatchNormOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                             Adaptor adaptor, SmallVectorImpl<Type> &results) {
-  return inferNormalisation(loc, adaptor.getInput().getType(), adaptor.getOperands().drop_front(),
+  return inferNormalisation(loc, BatchNormOp::getOperationName(), adaptor.getInput().getType(), adaptor.getOperands().drop_front(),
                             1, 1, results);
 }
 
@@ -194,20 +201,21 @@ LogicalResult BatchNormTrainOp::inferReturnTypes(MLIRContext *, std::optional<Lo
                                                  SmallVectorImpl<Type> &results) {
   double momentum = adaptor.getMomentum().convertToDouble();
   if (!(momentum >= 0.0 && momentum <= 1.0))
-    return emitOptionalError(loc, "momentum must be in [0, 1], got ", momentum);
-  return inferNormalisation(loc, adaptor.getInput().getType(), adaptor.getOperands().drop_front(),
+    return emitOptionalError(loc, "'", getOperationName(), "' op momentum must be in [0, 1], got ",
+                             momentum);
+  return inferNormalisation(loc, BatchNormTrainOp::getOperationName(), adaptor.getInput().getType(), adaptor.getOperands().drop_front(),
                             1, 3, results);
 }
 
 LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                             Adaptor adaptor, SmallVectorImpl<Type> &results) {
-  return inferNormalisation(loc, adaptor.getInput().getType(), adaptor.getOperands().drop_front(),
+  return inferNormalisation(loc, LayerNormOp::getOperationName(), adaptor.getInput().getType(), adaptor.getOperands().drop_front(),
                             -1, 1, results);
 }
 
 LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                          Adaptor adaptor, SmallVectorImpl<Type> &results) {
-  ShapeChecker c{loc};
+  ShapeChecker c{loc, LinearOp::getOperationName()};
   auto in = c.tensor(adaptor.getInput().getType(), "input", -1);
   auto w = c.tensor(adaptor.getWeight().getType(), "weight", 2);
   if (failed(in) || failed(w) || failed(c.sameElement(*in, *w, "weight")))
@@ -227,7 +235,7 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
 
 LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                             Adaptor adaptor, SmallVectorImpl<Type> &results) {
-  ShapeChecker c{loc};
+  ShapeChecker c{loc, AttentionOp::getOperationName()};
   auto q = c.tensor(adaptor.getQuery().getType(), "query", 3);
   auto k = c.tensor(adaptor.getKey().getType(), "key", 3);
   auto bias = c.tensor(adaptor.getBias().getType(), "bias", 3);
@@ -252,7 +260,7 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
 LogicalResult GlobalAvgPoolOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                                 Adaptor adaptor,
                                                 SmallVectorImpl<Type> &results) {
-  auto in = ShapeChecker{loc}.tensor(adaptor.getInput().getType(), "input", 4);
+  auto in = ShapeChecker{loc, GlobalAvgPoolOp::getOperationName()}.tensor(adaptor.getInput().getType(), "input", 4);
   if (failed(in))
     return failure();
   results.push_back(
@@ -263,7 +271,7 @@ LogicalResult GlobalAvgPoolOp::inferReturnTypes(MLIRContext *, std::optional<Loc
 LogicalResult ImageToTokensOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                                 Adaptor adaptor,
                                                 SmallVectorImpl<Type> &results) {
-  auto in = ShapeChecker{loc}.tensor(adaptor.getInput().getType(), "input", 4);
+  auto in = ShapeChecker{loc, ImageToTokensOp::getOperationName()}.tensor(adaptor.getInput().getType(), "input", 4);
   if (failed(in))
     return failure();
   ArrayRef<int64_t> s = in->getShape();
@@ -274,7 +282,7 @@ LogicalResult ImageToTokensOp::inferReturnTypes(MLIRContext *, std::optional<Loc
 LogicalResult TokensToImageOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                                 Adaptor adaptor,
                                                 SmallVectorImpl<Type> &results) {
-  ShapeChecker c{loc};
+  ShapeChecker c{loc, TokensToImageOp::getOperationName()};
   auto in = c.tensor(adaptor.getInput().getType(), "input", 3);
   if (failed(in))
     return failure();
@@ -286,6 +294,24 @@ LogicalResult TokensToImageOp::inferReturnTypes(MLIRContext *, std::optional<Loc
                   Twine(s[1]) + " tokens");
   results.push_back(RankedTensorType::get({s[0], s[2], h, w}, in->getElementType()));
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Graph level: folds
+//===----------------------------------------------------------------------===//
+
+// The two reshapes are inverses: a round trip is the identity.
+OpFoldResult ImageToTokensOp::fold(FoldAdaptor) {
+  if (auto inverse = getInput().getDefiningOp<TokensToImageOp>())
+    return inverse.getInput();
+  return {};
+}
+
+OpFoldResult TokensToImageOp::fold(FoldAdaptor) {
+  auto inverse = getInput().getDefiningOp<ImageToTokensOp>();
+  if (inverse && inverse.getInput().getType() == getType())
+    return inverse.getInput();
+  return {};
 }
 
 //===----------------------------------------------------------------------===//

@@ -48,6 +48,12 @@ struct Stats {
   }
 };
 
+/// The official name and the kind of argument `i`, null where absent.
+std::pair<StringAttr, StringAttr> argInfo(func::FuncOp func, unsigned i) {
+  return {func.getArgAttrOfType<StringAttr>(i, kNameAttr),
+          func.getArgAttrOfType<StringAttr>(i, kKindAttr)};
+}
+
 Stats collect(func::FuncOp func) {
   Stats s;
   s.model = func.getSymName().str();
@@ -58,8 +64,7 @@ Stats collect(func::FuncOp func) {
       s.resolution = r.getInt();
   }
   for (unsigned i = 0; i < func.getNumArguments(); ++i) {
-    auto name = func.getArgAttrOfType<StringAttr>(i, kNameAttr);
-    auto kind = func.getArgAttrOfType<StringAttr>(i, kKindAttr);
+    auto [name, kind] = argInfo(func, i);
     auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType());
     if (!name || !kind || !type)
       continue;
@@ -70,10 +75,20 @@ Stats collect(func::FuncOp func) {
     else if (kind.getValue() == kKindInput && type.getRank() > 0)
       s.batch = type.getDimSize(0);
   }
-  func.walk([&](CostOpInterface op) {
-    auto loc = dyn_cast<NameLoc>(op->getLoc());
-    s.macs[loc ? partOf(loc.getName().getValue()) : kNumParts - 1] += op.getMACs();
-  });
+  // An op belongs to the part of the named parameter it reads (its weight, or
+  // the relative position bias of an attention); its location is the fallback
+  // for graphs whose weights are not arguments.
+  auto partOfOp = [&](Operation *op) -> unsigned {
+    for (Value v : op->getOperands())
+      if (auto arg = dyn_cast<BlockArgument>(v); arg && arg.getOwner()->isEntryBlock())
+        if (auto [name, kind] = argInfo(func, arg.getArgNumber());
+            name && kind && kind.getValue() == kKindParameter)
+          return partOf(name.getValue());
+    if (auto loc = dyn_cast<NameLoc>(op->getLoc()))
+      return partOf(loc.getName().getValue());
+    return kNumParts - 1;
+  };
+  func.walk([&](CostOpInterface op) { s.macs[partOfOp(op)] += op.getMACs(); });
   // Per image: the cost of an op scales with the batch.
   for (int64_t &m : s.macs)
     m /= s.batch;
@@ -99,7 +114,7 @@ void printText(const Stats &s, raw_ostream &os) {
   int64_t params = Stats::sum(s.params), macs = Stats::sum(s.macs);
   os << llvm::formatv("  {0,-10}{1,14}{2,18}   ({3:F2} M params, {4:F3} G MACs)\n", "total",
                       withCommas(params), withCommas(macs), params / 1e6, macs / 1e9);
-  os << llvm::formatv("  {0,-10}{1,14}   (BN running statistics, not parameters)\n", "buffers",
+  os << llvm::formatv("  {0,-10}{1,14}   (BN running statistics and counters, not parameters)\n", "buffers",
                       withCommas(s.buffers));
 }
 

@@ -302,6 +302,7 @@ def CMT_ImageToTokensOp : CMT_GraphOp<"image_to_tokens"> {
   let arguments = (ins CMT_FloatTensor:$input);
   let results = (outs CMT_FloatTensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasFolder = 1;
 }
 
 def CMT_TokensToImageOp : CMT_GraphOp<"tokens_to_image"> {
@@ -317,6 +318,7 @@ def CMT_TokensToImageOp : CMT_GraphOp<"tokens_to_image"> {
   let assemblyFormat = [{
     $input `height` `=` $height `width` `=` $width attr-dict `:` type($input) `->` type($output)
   }];
+  let hasFolder = 1;
 }
 
 #endif // CMT_OPS_TD

@@ -1,0 +1,346 @@
+// RUN: cmt-opt %s -split-input-file -verify-diagnostics
+
+// expected-error @+1 {{'cmt.model' op resolution 100 is not a positive multiple of 32 (the network downsamples by 32)}}
+cmt.model @m resolution = 100 classes = 10 fc_dim = 96 head_dropout = 0.1 {
+  cmt.stem channels = 8
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+// expected-error @+1 {{'cmt.model' op classes must be positive, got 0}}
+cmt.model @m resolution = 64 classes = 0 fc_dim = 96 head_dropout = 0.1 {
+  cmt.stem channels = 8
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+// expected-error @+1 {{'cmt.model' op fc_dim must be positive, got 0}}
+cmt.model @m resolution = 64 classes = 10 fc_dim = 0 head_dropout = 0.1 {
+  cmt.stem channels = 8
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+// expected-error @+1 {{'cmt.model' op head_dropout must be in [0, 1), got 1.500000e+00}}
+cmt.model @m resolution = 64 classes = 10 fc_dim = 96 head_dropout = 1.5 {
+  cmt.stem channels = 8
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+// expected-error @+1 {{'cmt.model' op in_channels must be positive, got 0}}
+cmt.model @m resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.1 in_channels = 0 {
+  cmt.stem channels = 8
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+// expected-error @+1 {{'cmt.model' op expects its body to hold one cmt.stem, four cmt.stage and one cmt.head, in that order, but it holds 5 ops}}
+cmt.model @m resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.1 {
+  cmt.stem channels = 8
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+// expected-error @+1 {{'cmt.model' op expects its body to hold one cmt.stem, four cmt.stage and one cmt.head, in that order}}
+cmt.model @m resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.1 {
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stem channels = 8
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+cmt.model @m resolution = 160 classes = 10 fc_dim = 96 head_dropout = 0.1 {
+  cmt.stem channels = 8
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 8, mlp_ratio = 3.6
+  // expected-error @+1 {{'cmt.stage' op (stage b): kv_reduction 3 does not divide the stage's spatial size 20 (resolution 160 / 8)}}
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 3, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+cmt.model @m resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.1 {
+  // expected-error @+1 {{'cmt.stem' op channels must be positive, got 0}}
+  cmt.stem channels = 0
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+cmt.model @m resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.1 {
+  cmt.stem channels = 8
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 1, mlp_ratio = 3.6
+  // expected-error @+1 {{'cmt.stage' op dim 30 is not divisible by heads 4}}
+  cmt.stage dim = 30, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+cmt.model @m resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.1 {
+  cmt.stem channels = 8
+  // expected-error @+1 {{'cmt.stage' op depth must be positive, got 0}}
+  cmt.stage dim = 16, depth = 0, heads = 1, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+cmt.model @m resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.1 {
+  cmt.stem channels = 8
+  // expected-error @+1 {{'cmt.stage' op mlp_ratio 1.000000e-02 gives an empty IRFFN hidden layer for dim 16}}
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 1, mlp_ratio = 0.01
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+// expected-error @+1 {{'cmt.stem' op expects parent op 'cmt.model'}}
+cmt.stem channels = 8
+
+// -----
+
+func.func @conv_rank(%x: tensor<3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'cmt.conv2d' op input must have rank 4, got 3}}
+  // expected-error @+1 {{'cmt.conv2d' op failed to infer returned types}}
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [1, 1] groups = 1 : (tensor<3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_dynamic(%x: tensor<?x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'cmt.conv2d' op input must have a static shape}}
+  // expected-error @+1 {{'cmt.conv2d' op failed to infer returned types}}
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [1, 1] groups = 1 : (tensor<?x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_element(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf16>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'cmt.conv2d' op weight element type differs from the input's}}
+  // expected-error @+1 {{'cmt.conv2d' op failed to infer returned types}}
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [1, 1] groups = 1 : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf16>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_strides(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'cmt.conv2d' op strides must be two positive integers}}
+  // expected-error @+1 {{'cmt.conv2d' op failed to infer returned types}}
+  %0 = cmt.conv2d %x, %w, %b strides = [0, 1] padding = [1, 1] groups = 1 : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_padding(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'cmt.conv2d' op padding must be two non-negative integers}}
+  // expected-error @+1 {{'cmt.conv2d' op failed to infer returned types}}
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [1] groups = 1 : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_groups(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'cmt.conv2d' op groups 2 must divide the input channels 3 and the output channels 4}}
+  // expected-error @+1 {{'cmt.conv2d' op failed to infer returned types}}
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [1, 1] groups = 2 : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_weight(%x: tensor<1x4x8x8xf32>, %w: tensor<4x4x3x3xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'cmt.conv2d' op weight dimension 1 must be input channels / groups = 1, got 4}}
+  // expected-error @+1 {{'cmt.conv2d' op failed to infer returned types}}
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [1, 1] groups = 4 : (tensor<1x4x8x8xf32>, tensor<4x4x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_bias(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<5xf32>) {
+  // expected-error @+2 {{'cmt.conv2d' op bias must have 4 elements, got 5}}
+  // expected-error @+1 {{'cmt.conv2d' op failed to infer returned types}}
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [1, 1] groups = 1 : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<5xf32>) -> tensor<1x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_kernel(%x: tensor<1x3x2x2xf32>, %w: tensor<4x3x5x5xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'cmt.conv2d' op kernel of size 5 is larger than the padded input (2)}}
+  // expected-error @+1 {{'cmt.conv2d' op failed to infer returned types}}
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [0, 0] groups = 1 : (tensor<1x3x2x2xf32>, tensor<4x3x5x5xf32>, tensor<4xf32>) -> tensor<1x4x1x1xf32>
+  return
+}
+
+// -----
+
+func.func @conv_result(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'cmt.conv2d' op inferred type(s) 'tensor<1x4x4x4xf32>' are incompatible with return type(s) of operation 'tensor<1x4x8x8xf32>'}}
+  // expected-error @+1 {{'cmt.conv2d' op failed to infer returned types}}
+  %0 = cmt.conv2d %x, %w, %b strides = [2, 2] padding = [1, 1] groups = 1 : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @bn_channels(%x: tensor<1x4x8x8xf32>, %p: tensor<3xf32>) {
+  // expected-error @+1 {{'cmt.batch_norm' op weight must have 4 elements, got 3}}
+  %0 = cmt.batch_norm %x, %p, %p, %p, %p eps = 1.0e-5 : tensor<1x4x8x8xf32>, tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @bn_rank(%x: tensor<4xf32>, %p: tensor<4xf32>) {
+  // expected-error @+1 {{'cmt.batch_norm' op input must have rank at least 2}}
+  %0 = cmt.batch_norm %x, %p, %p, %p, %p eps = 1.0e-5 : tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @bn_train_momentum(%x: tensor<2x4x8x8xf32>, %p: tensor<4xf32>) {
+  // expected-error @+1 {{'cmt.batch_norm_train' op momentum must be in [0, 1], got 2.000000e+00}}
+  %0:3 = cmt.batch_norm_train %x, %p, %p, %p, %p eps = 1.0e-5 momentum = 2.0 : tensor<2x4x8x8xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @ln_width(%x: tensor<1x16x4xf32>, %p: tensor<5xf32>) {
+  // expected-error @+1 {{'cmt.layer_norm' op weight must have 4 elements, got 5}}
+  %0 = cmt.layer_norm %x, %p, %p eps = 1.0e-6 : tensor<1x16x4xf32>, tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @add_types(%a: tensor<1x16x4xf32>, %b: tensor<1x16x5xf32>) {
+  // expected-error @+1 {{'cmt.add' op requires the same type for all operands and results}}
+  %0 = "cmt.add"(%a, %b) : (tensor<1x16x4xf32>, tensor<1x16x5xf32>) -> tensor<1x16x4xf32>
+  return
+}
+
+// -----
+
+func.func @linear_features(%x: tensor<1x16x4xf32>, %w: tensor<8x5xf32>, %b: tensor<8xf32>) {
+  // expected-error @+2 {{'cmt.linear' op weight has 5 input features but the input has 4}}
+  // expected-error @+1 {{'cmt.linear' op failed to infer returned types}}
+  %0 = cmt.linear %x, %w, %b : (tensor<1x16x4xf32>, tensor<8x5xf32>, tensor<8xf32>) -> tensor<1x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @linear_bias(%x: tensor<1x16x4xf32>, %w: tensor<8x4xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'cmt.linear' op bias must have 8 elements, got 4}}
+  // expected-error @+1 {{'cmt.linear' op failed to infer returned types}}
+  %0 = cmt.linear %x, %w, %b : (tensor<1x16x4xf32>, tensor<8x4xf32>, tensor<4xf32>) -> tensor<1x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_key(%q: tensor<1x16x8xf32>, %k: tensor<1x4x6xf32>, %b: tensor<2x16x4xf32>) {
+  // expected-error @+1 {{'cmt.attention' op key must be (1, M, 8) like the query}}
+  %0 = cmt.attention %q, %k, %k, %b heads = 2 scale = 0.5 : tensor<1x16x8xf32>, tensor<1x4x6xf32>, tensor<2x16x4xf32>
+  return
+}
+
+// -----
+
+func.func @attention_heads(%q: tensor<1x16x8xf32>, %k: tensor<1x4x8xf32>, %b: tensor<3x16x4xf32>) {
+  // expected-error @+1 {{'cmt.attention' op heads 3 must divide the width 8}}
+  %0 = cmt.attention %q, %k, %k, %b heads = 3 scale = 0.5 : tensor<1x16x8xf32>, tensor<1x4x8xf32>, tensor<3x16x4xf32>
+  return
+}
+
+// -----
+
+func.func @attention_bias(%q: tensor<1x16x8xf32>, %k: tensor<1x4x8xf32>, %b: tensor<2x16x5xf32>) {
+  // expected-error @+1 {{'cmt.attention' op bias must be (heads, N, M) = (2, 16, 4)}}
+  %0 = cmt.attention %q, %k, %k, %b heads = 2 scale = 0.5 : tensor<1x16x8xf32>, tensor<1x4x8xf32>, tensor<2x16x5xf32>
+  return
+}
+
+// -----
+
+func.func @pool_rank(%x: tensor<1x16x4xf32>) {
+  // expected-error @+2 {{'cmt.global_avg_pool' op input must have rank 4, got 3}}
+  // expected-error @+1 {{'cmt.global_avg_pool' op failed to infer returned types}}
+  %0 = cmt.global_avg_pool %x : tensor<1x16x4xf32> -> tensor<1x16xf32>
+  return
+}
+
+// -----
+
+func.func @to_tokens_rank(%x: tensor<1x16x4xf32>) {
+  // expected-error @+2 {{'cmt.image_to_tokens' op input must have rank 4, got 3}}
+  // expected-error @+1 {{'cmt.image_to_tokens' op failed to infer returned types}}
+  %0 = cmt.image_to_tokens %x : tensor<1x16x4xf32> -> tensor<1x64x4xf32>
+  return
+}
+
+// -----
+
+func.func @to_image_size(%t: tensor<1x16x4xf32>) {
+  // expected-error @+2 {{'cmt.tokens_to_image' op height x width = 4 x 5 must equal the 16 tokens}}
+  // expected-error @+1 {{'cmt.tokens_to_image' op failed to infer returned types}}
+  %0 = cmt.tokens_to_image %t height = 4 width = 5 : tensor<1x16x4xf32> -> tensor<1x4x4x5xf32>
+  return
+}

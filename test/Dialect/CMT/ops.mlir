@@ -1,0 +1,78 @@
+// RUN: cmt-opt %s -split-input-file | cmt-opt -split-input-file | FileCheck %s
+// RUN: cmt-opt %s -split-input-file -mlir-print-op-generic | cmt-opt -split-input-file | FileCheck %s
+
+// CHECK-LABEL: cmt.model @tiny resolution = 64 classes = 10 fc_dim = 96 head_dropout = 1.000000e-01 {
+// CHECK-NEXT:    cmt.stem channels = 8
+// CHECK-NEXT:    cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 8, mlp_ratio = 3.600000e+00
+// CHECK-NEXT:    cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 4, mlp_ratio = 3.600000e+00
+// CHECK-NEXT:    cmt.stage dim = 64, depth = 2, heads = 4, kv_reduction = 2, mlp_ratio = 3.600000e+00
+// CHECK-NEXT:    cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.600000e+00
+// CHECK-NEXT:    cmt.head
+// CHECK-NEXT:  }
+cmt.model @tiny resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.1 {
+  cmt.stem channels = 8
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 8, mlp_ratio = 3.6
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 4, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 2, heads = 4, kv_reduction = 2, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// -----
+
+// A non-default input channel count is printed; the default (3) is elided.
+// CHECK-LABEL: cmt.model @grey resolution = 32 classes = 10 fc_dim = 64 head_dropout = 0.000000e+00 in_channels = 1 {
+cmt.model @grey resolution = 32 classes = 10 fc_dim = 64 head_dropout = 0.0 in_channels = 1 {
+  cmt.stem channels = 8
+  cmt.stage dim = 8, depth = 1, heads = 1, kv_reduction = 8, mlp_ratio = 4.0
+  cmt.stage dim = 16, depth = 1, heads = 2, kv_reduction = 4, mlp_ratio = 4.0
+  cmt.stage dim = 32, depth = 1, heads = 4, kv_reduction = 2, mlp_ratio = 4.0
+  cmt.stage dim = 64, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 4.0
+  cmt.head
+}
+
+// -----
+
+// CHECK-LABEL: func.func @image_ops
+func.func @image_ops(%x: tensor<2x3x16x16xf32>, %w: tensor<8x3x3x3xf32>, %b: tensor<8xf32>,
+                     %dw: tensor<8x1x3x3xf32>, %p: tensor<8xf32>) -> tensor<2x8xf32> {
+  // CHECK: cmt.conv2d %{{.*}}, %{{.*}}, %{{.*}} strides = [2, 2] padding = [1, 1] groups = 1 : (tensor<2x3x16x16xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>) -> tensor<2x8x8x8xf32>
+  %0 = cmt.conv2d %x, %w, %b strides = [2, 2] padding = [1, 1] groups = 1
+      : (tensor<2x3x16x16xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>) -> tensor<2x8x8x8xf32>
+  // CHECK: cmt.conv2d {{.*}} groups = 8 : (tensor<2x8x8x8xf32>, tensor<8x1x3x3xf32>, tensor<8xf32>) -> tensor<2x8x8x8xf32>
+  %1 = cmt.conv2d %0, %dw, %b strides = [1, 1] padding = [1, 1] groups = 8
+      : (tensor<2x8x8x8xf32>, tensor<8x1x3x3xf32>, tensor<8xf32>) -> tensor<2x8x8x8xf32>
+  // CHECK: cmt.gelu %{{.*}} : tensor<2x8x8x8xf32>
+  %2 = cmt.gelu %1 : tensor<2x8x8x8xf32>
+  // CHECK: cmt.batch_norm {{.*}} eps = 1.000000e-05 : tensor<2x8x8x8xf32>, tensor<8xf32>
+  %3 = cmt.batch_norm %2, %p, %p, %p, %p eps = 1.0e-5 : tensor<2x8x8x8xf32>, tensor<8xf32>
+  // CHECK: cmt.batch_norm_train {{.*}} eps = 1.000000e-05 momentum = 1.000000e-01 : tensor<2x8x8x8xf32>, tensor<8xf32>
+  %4:3 = cmt.batch_norm_train %3, %p, %p, %p, %p eps = 1.0e-5 momentum = 0.1
+      : tensor<2x8x8x8xf32>, tensor<8xf32>
+  // CHECK: cmt.swish %{{.*}} : tensor<2x8x8x8xf32>
+  %5 = cmt.swish %4#0 : tensor<2x8x8x8xf32>
+  // CHECK: cmt.add %{{.*}}, %{{.*}} : tensor<2x8x8x8xf32>
+  %6 = cmt.add %5, %3 : tensor<2x8x8x8xf32>
+  // CHECK: cmt.global_avg_pool %{{.*}} : tensor<2x8x8x8xf32> -> tensor<2x8xf32>
+  %7 = cmt.global_avg_pool %6 : tensor<2x8x8x8xf32> -> tensor<2x8xf32>
+  return %7 : tensor<2x8xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @token_ops
+func.func @token_ops(%x: tensor<2x8x4x4xf32>, %w: tensor<8x8xf32>, %b: tensor<8xf32>,
+                     %kv: tensor<2x4x8xf32>, %pos: tensor<2x16x4xf32>) -> tensor<2x8x4x4xf32> {
+  // CHECK: cmt.image_to_tokens %{{.*}} : tensor<2x8x4x4xf32> -> tensor<2x16x8xf32>
+  %t = cmt.image_to_tokens %x : tensor<2x8x4x4xf32> -> tensor<2x16x8xf32>
+  // CHECK: cmt.layer_norm {{.*}} eps = 9.9999999999999995E-7 : tensor<2x16x8xf32>, tensor<8xf32>
+  %u = cmt.layer_norm %t, %b, %b eps = 1.0e-6 : tensor<2x16x8xf32>, tensor<8xf32>
+  // CHECK: cmt.linear {{.*}} : (tensor<2x16x8xf32>, tensor<8x8xf32>, tensor<8xf32>) -> tensor<2x16x8xf32>
+  %q = cmt.linear %u, %w, %b : (tensor<2x16x8xf32>, tensor<8x8xf32>, tensor<8xf32>) -> tensor<2x16x8xf32>
+  // CHECK: cmt.attention {{.*}} heads = 2 scale = 5.000000e-01 : tensor<2x16x8xf32>, tensor<2x4x8xf32>, tensor<2x16x4xf32>
+  %o = cmt.attention %q, %kv, %kv, %pos heads = 2 scale = 0.5
+      : tensor<2x16x8xf32>, tensor<2x4x8xf32>, tensor<2x16x4xf32>
+  // CHECK: cmt.tokens_to_image %{{.*}} height = 4 width = 4 : tensor<2x16x8xf32> -> tensor<2x8x4x4xf32>
+  %i = cmt.tokens_to_image %o height = 4 width = 4 : tensor<2x16x8xf32> -> tensor<2x8x4x4xf32>
+  return %i : tensor<2x8x4x4xf32>
+}

@@ -1,0 +1,20 @@
+# lit configuration for the cmt toolchain's FileCheck tests.
+import os
+import lit.formats
+
+config.name = "CMT"
+config.test_format = lit.formats.ShTest(not lit_config.params.get("no-execute"))
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.cmt_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in", "unittests", "Inputs"]
+
+config.environment["PATH"] = os.pathsep.join(
+    [config.cmt_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
+config.substitutions.append(("%models", os.path.join(config.cmt_src_root, "models")))
+config.substitutions.append(("%golden", config.cmt_golden_dir))
+config.substitutions.append(("%python", "/usr/bin/python3"))
+
+# Parity tests read the golden data where it lies; without it they report UNSUPPORTED.
+if os.path.isdir(config.cmt_golden_dir):
+    config.available_features.add("golden")
