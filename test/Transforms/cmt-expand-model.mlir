@@ -46,7 +46,7 @@
 // CHECK-NEXT: cmt.gelu
 //
 // Stage d has no kv reduction: keys and values come from the normalised tokens.
-// CHECK:      %[[U:.*]] = cmt.layer_norm {{.*}} : tensor<4x4x128xf32>
+// CHECK:      %[[U:.*]] = cmt.layer_norm {{.*}} eps = 9.9999999999999995E-7 : tensor<4x4x128xf32>
 // CHECK-NEXT: cmt.linear %[[U]]
 // CHECK-NEXT: cmt.linear %[[U]]
 // CHECK-NEXT: cmt.linear %[[U]]
