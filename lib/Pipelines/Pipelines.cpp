@@ -1,20 +1,66 @@
 //===- Pipelines.cpp - the named cmt pipelines ------------------*- C++ -*-===//
 #include "cmt/Pipelines/Pipelines.h"
+#include "cmt/Conversion/Passes.h"
 #include "cmt/Dialect/CMT/Transforms/Passes.h"
+#include "cmt/Transforms/Passes.h"
 
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/ErrorHandling.h"
 
 using namespace mlir;
 
+/// Adds upstream passes by their textual names; the spelling is what
+/// `cmt-opt --help` lists, and a typo fails loudly here, not silently.
+static void addTextual(OpPassManager &pm, StringRef pipeline) {
+  if (failed(parsePassPipeline(pipeline, pm)))
+    llvm::report_fatal_error(llvm::Twine("bad built-in pipeline: ") + pipeline);
+}
+
 void cmt::buildGraphPipeline(OpPassManager &pm, const GraphPipelineOptions &options) {
-  pm.addPass(createCMTExpandModel(CMTExpandModelOptions{options.batch}));
+  CMTExpandModelOptions expand;
+  expand.batch = options.batch;
+  expand.activations = options.activations;
+  pm.addPass(createCMTExpandModel(expand));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+}
+
+void cmt::buildLinalgPipeline(OpPassManager &pm) {
+  OpPassManager &f = pm.nest<func::FuncOp>();
+  f.addPass(createConvertCMTToLinalg());
+  f.addPass(createCanonicalizerPass());
+  f.addPass(createCSEPass());
+  f.addPass(createCMTFuseElementwise());
+  f.addPass(createCanonicalizerPass());
+  f.addPass(createCSEPass());
+}
+
+void cmt::buildCPULoweringPipeline(OpPassManager &pm) {
+  pm.nest<func::FuncOp>().addPass(createCMTApproximateMath());
+  addTextual(pm, "one-shot-bufferize{bufferize-function-boundaries "
+                 "function-boundary-type-conversion=identity-layout-map},"
+                 "buffer-results-to-out-params{modify-public-functions hoist-static-allocs},"
+                 "buffer-deallocation-pipeline,"
+                 "canonicalize,cse");
+  pm.addPass(createConvertLinalgToUKernels());
+  addTextual(pm, "func.func(convert-linalg-to-loops)");
+  pm.nest<func::FuncOp>().addPass(createCMTLowerCopies());
+  addTextual(pm, "lower-affine,convert-scf-to-cf,expand-strided-metadata,"
+                 "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
+                 "convert-arith-to-llvm,convert-index-to-llvm,"
+                 "convert-func-to-llvm{use-bare-ptr-memref-call-conv=true},"
+                 "convert-cf-to-llvm,reconcile-unrealized-casts");
 }
 
 void cmt::registerPipelines() {
   PassPipelineRegistration<GraphPipelineOptions>(
       "cmt-graph", "Expand cmt.model to graph-level cmt ops on tensors and simplify",
       buildGraphPipeline);
+  PassPipelineRegistration<>("cmt-linalg",
+                             "Lower graph-level cmt ops to fused linalg on tensors",
+                             buildLinalgPipeline);
+  PassPipelineRegistration<>("cmt-cpu-lowering",
+                             "Lower linalg on tensors to the LLVM dialect for the host CPU",
+                             buildCPULoweringPipeline);
 }

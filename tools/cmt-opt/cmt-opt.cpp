@@ -1,7 +1,9 @@
 //===- cmt-opt.cpp - mlir-opt with the cmt dialect and passes ---*- C++ -*-===//
 #include "cmt/Dialect/CMT/IR/CMTDialect.h"
+#include "cmt/Conversion/Passes.h"
 #include "cmt/Dialect/CMT/Transforms/Passes.h"
 #include "cmt/Pipelines/Pipelines.h"
+#include "cmt/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -12,6 +14,8 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   cmt::registerCMTPasses();
+  cmt::registerCMTConversionPasses();
+  cmt::registerCMTTransformsPasses();
   cmt::registerPipelines();
 
   mlir::DialectRegistry registry;

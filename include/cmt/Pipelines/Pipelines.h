@@ -1,7 +1,8 @@
 //===- Pipelines.h - the named cmt pipelines --------------------*- C++ -*-===//
 //
 // Every pipeline the tools run is built here, so that cmt-opt's named
-// pipelines and cmt-compile's stages are one and the same.
+// pipelines and cmt-compile's stages (-emit=cmt|linalg|llvm|...) are one and
+// the same.
 //
 //===----------------------------------------------------------------------===//
 #ifndef CMT_PIPELINES_PIPELINES_H
@@ -14,10 +15,22 @@ namespace cmt {
 struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
   Option<int64_t> batch{*this, "batch", llvm::cl::desc("Batch size of the compiled graph"),
                         llvm::cl::init(1)};
+  Option<bool> activations{*this, "activations",
+                           llvm::cl::desc("Also return the stem, stage and feature activations"),
+                           llvm::cl::init(false)};
 };
 
 /// Architecture level -> graph level, simplified: cmt-expand-model, canonicalize, cse.
 void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &options);
+
+/// Graph level -> linalg on tensors, channels-last, elementwise chains fused.
+void buildLinalgPipeline(mlir::OpPassManager &pm);
+
+/// linalg on tensors -> LLVM dialect for the host: math approximations,
+/// bufferization with results as out-parameters, micro-kernel calls for
+/// contractions, loops, and the LLVM conversions (bare-pointer calling
+/// convention: every argument is a pointer to its data).
+void buildCPULoweringPipeline(mlir::OpPassManager &pm);
 
 /// Registers every named pipeline with the pass registry (for cmt-opt).
 void registerPipelines();

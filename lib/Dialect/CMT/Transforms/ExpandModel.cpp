@@ -126,12 +126,19 @@ public:
     return add(t, tokens(y, p + ".mlp"), p);
   }
 
-  void finish(Value result) {
-    func::ReturnOp::create(b, loc("head"), result);
+  /// Records a value the function returns, under its golden-data name.
+  void output(StringRef name, Value v) {
+    results.push_back(v);
+    resultAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(kNameAttr, b.getStringAttr(name))}));
+  }
+
+  void finish() {
+    func::ReturnOp::create(b, loc("head"), results);
     Block &entry = func.getBody().front();
     func.setFunctionType(
-        b.getFunctionType(entry.getArgumentTypes(), TypeRange{result.getType()}));
+        b.getFunctionType(entry.getArgumentTypes(), ValueRange(results).getTypes()));
     func.setAllArgAttrs(argAttrs);
+    func.setAllResultAttrs(resultAttrs);
   }
 
 private:
@@ -139,12 +146,13 @@ private:
   func::FuncOp func;
   Location fileLoc;
   Type f32;
-  SmallVector<Attribute> argAttrs;
+  SmallVector<Attribute> argAttrs, resultAttrs;
+  SmallVector<Value> results;
 };
 } // namespace
 
 func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name,
-                               int64_t batch) {
+                               int64_t batch, bool activations) {
   OpBuilder::InsertionGuard guard(builder);
   Location fileLoc = model.getLoc();
   auto func = func::FuncOp::create(builder, fileLoc, name, builder.getFunctionType({}, {}));
@@ -168,6 +176,7 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
                      "stem_norm" + std::to_string(i));
   }
 
+  SmallVector<std::pair<std::string, Value>> acts = {{"act/stem", x}};
   int64_t side = res / 2;
   for (auto [i, stage] : llvm::enumerate(model.getStages())) {
     std::string s(1, static_cast<char>('a' + i));
@@ -179,14 +188,20 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
     Value relPos = fb.param("relative_pos_" + s, {stage.getHeads(), n, n / (r * r)});
     for (int64_t j = 0; j < stage.getDepth(); ++j)
       t = fb.block(t, "blocks_" + s + "." + std::to_string(j), stage, side, side, relPos);
+    acts.push_back({"act/stage" + std::to_string(i + 1), t});
     x = fb.image(t, side, side, "blocks_" + s);
   }
 
   x = fb.batchNorm(fb.conv(x, "_fc", model.getFcDim(), 1, 1, 0, 1), "_bn");
   x = SwishOp::create(builder, fb.loc("_swish"), x);
   x = GlobalAvgPoolOp::create(builder, fb.loc("_avg_pooling"), x);
+  acts.push_back({"act/features", x});
   // Dropout is the identity in evaluation mode.
-  fb.finish(fb.linear(x, "head", model.getClasses()));
+  fb.output("logits", fb.linear(x, "head", model.getClasses()));
+  if (activations)
+    for (auto &[actName, v] : acts)
+      fb.output(actName, v);
+  fb.finish();
   return func;
 }
 
@@ -210,7 +225,7 @@ struct ExpandModelPass : cmt::impl::CMTExpandModelBase<ExpandModelPass> {
       return signalPassFailure();
     }
     OpBuilder builder(models.front());
-    buildForward(models.front(), builder, "forward", batch);
+    buildForward(models.front(), builder, "forward", batch, activations);
     models.front().erase();
   }
 };

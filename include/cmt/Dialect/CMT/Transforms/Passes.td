@@ -39,6 +39,9 @@ def CMTExpandModel : Pass<"cmt-expand-model", "mlir::ModuleOp"> {
   let options = [
     Option<"batch", "batch", "int64_t", /*default=*/"1",
            "Batch size of the expanded function (shapes are static)">,
+    Option<"activations", "activations", "bool", /*default=*/"false",
+           "Also return act/stem (NCHW), act/stage1-4 (tokens) and act/features, "
+           "named by the cmt.name result attribute">,
   ];
   let dependentDialects = ["::cmt::CMTDialect", "::mlir::func::FuncDialect"];
 }

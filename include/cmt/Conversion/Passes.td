@@ -1,0 +1,66 @@
+//===- Passes.td - cmt conversion passes -------------------*- tablegen -*-===//
+#ifndef CMT_CONVERSION_PASSES_TD
+#define CMT_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertCMTToLinalg : Pass<"convert-cmt-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "Lower graph-level cmt ops to linalg on tensors, channels-last inside";
+  let description = [{
+    Every graph-level op becomes linalg (generic, transpose, fill), tensor and
+    arith/math ops. Images are NCHW at the function boundary and NHWC inside:
+    an image argument is transposed once where it is first used, tokens
+    `(B, H*W, C)` are then a free reshape of an NHWC image, and a returned
+    image is transposed back. Contractions (linears, 1x1 and im2col
+    convolutions, the two attention products) are `linalg.generic`s whose body
+    is exactly `c + a * b`, their bias folded into the initial value, so that
+    `convert-linalg-to-ukernels` can recognise them.
+
+    Before:
+    ```mlir
+    %y = cmt.linear %t, %w, %b
+        : (tensor<1x16x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<1x16x4xf32>
+    ```
+    After:
+    ```mlir
+    %a = tensor.collapse_shape %t [[0, 1], [2]] : tensor<1x16x8xf32> into tensor<16x8xf32>
+    %init = linalg.generic {indexing_maps = [(m, n) -> (n), (m, n) -> (m, n)], ...}
+        ins(%b : tensor<4xf32>) outs(%e : tensor<16x4xf32>)       // bias broadcast
+    %c = linalg.generic {indexing_maps = [(m, n, k) -> (m, k), (m, n, k) -> (n, k),
+                                          (m, n, k) -> (m, n)], ...}
+        ins(%a, %w : ...) outs(%init : tensor<16x4xf32>) {  %c + %a * %b  }
+    %y = tensor.expand_shape %c [[0, 1], [2]] ... into tensor<1x16x4xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::math::MathDialect"];
+}
+
+def ConvertLinalgToUKernels : Pass<"convert-linalg-to-ukernels", "mlir::ModuleOp"> {
+  let summary = "Call the runtime's matrix-multiply micro-kernel for contractions on buffers";
+  let description = [{
+    Replaces each `linalg.generic` on memrefs that is a contraction with at
+    most two batch dimensions and one M, N and K dimension (body `c + a * b`)
+    by a call to `cmt_ukernel_sgemm`, a packed, register-blocked kernel in the
+    runtime (the approach of IREE's micro-kernels). Any operand layout works:
+    the call passes the base pointer and the stride of every loop dimension in
+    every operand, taken from the memref types. Contractions it cannot express
+    stay as they are and become loops.
+
+    Before:
+    ```mlir
+    linalg.generic {indexing_maps = [(m, n, k) -> (m, k), (m, n, k) -> (n, k), (m, n, k) -> (m, n)],
+                    iterator_types = ["parallel", "parallel", "reduction"]}
+        ins(%a, %w : memref<16x8xf32>, memref<4x8xf32>) outs(%c : memref<16x4xf32>) { ... }
+    ```
+    After:
+    ```mlir
+    call @cmt_ukernel_sgemm(%c1, %c1, %c16, %c4, %c8, %pa, %c0, %c0, %c8, %c1, %pw, %c0, %c0,
+                            %c1, %c8, %pc, %c0, %c0, %c4, %c1) : (index, ...) -> ()
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+#endif // CMT_CONVERSION_PASSES_TD

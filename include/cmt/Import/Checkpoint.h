@@ -1,0 +1,20 @@
+//===- Checkpoint.h - a cmt.model from an official checkpoint ---*- C++ -*-===//
+#ifndef CMT_IMPORT_CHECKPOINT_H
+#define CMT_IMPORT_CHECKPOINT_H
+
+#include "cmt/Dialect/CMT/IR/CMTOps.h"
+#include "mlir/IR/Builders.h"
+#include <string>
+
+namespace cmt {
+/// Infers a CMT configuration from the tensor names and shapes of a
+/// safetensors state dict (stem, dims, depths, heads and kv reduction from the
+/// relative position tensors, MLP width, fc_dim, classes, resolution) and
+/// builds the `cmt.model` at the builder's insertion point. What cannot be
+/// inferred is an error naming the tensor; the checkpoint is not otherwise
+/// checked here (binding does that, by name and shape).
+mlir::FailureOr<ModelOp> importCheckpointConfig(llvm::StringRef path, mlir::OpBuilder &builder,
+                                                std::string &error);
+} // namespace cmt
+
+#endif

@@ -1,0 +1,33 @@
+//===- CPUTarget.h - LLVM dialect -> object file -> executable --*- C++ -*-===//
+#ifndef CMT_TARGET_CPU_CPUTARGET_H
+#define CMT_TARGET_CPU_CPUTARGET_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+#include <string>
+
+namespace cmt {
+struct CPUTargetOptions {
+  /// "host" or an LLVM CPU name (x86-64-v3, znver4, ...).
+  std::string cpu = "host";
+  /// Where libcmt_runtime.a and libcmt_runtime_main.a are.
+  std::string runtimeDir;
+};
+
+/// Adds the executable's ABI to a module lowered to the LLVM dialect: the
+/// text plan as the constant `cmt_plan`, and `cmt_forward_packed(void **)`,
+/// which calls `kernel` with one pointer per argument.
+mlir::LogicalResult addExecutableInterface(mlir::ModuleOp module, llvm::StringRef kernel,
+                                           llvm::StringRef plan);
+
+/// Translates to LLVM IR and optimises it (-O3) for the chosen CPU; writes the
+/// IR as text when `objectPath` is empty, else an object file.
+mlir::LogicalResult emitLLVM(mlir::ModuleOp module, const CPUTargetOptions &options,
+                             llvm::StringRef objectPath, llvm::raw_ostream &irOut);
+
+/// Links an object with the runtime into a self-contained executable.
+mlir::LogicalResult linkExecutable(llvm::StringRef objectPath, llvm::StringRef exePath,
+                                   const CPUTargetOptions &options);
+} // namespace cmt
+
+#endif

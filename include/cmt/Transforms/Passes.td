@@ -1,0 +1,59 @@
+//===- Passes.td - cmt transforms on upstream dialects -----*- tablegen -*-===//
+#ifndef CMT_TRANSFORMS_PASSES_TD
+#define CMT_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def CMTFuseElementwise : Pass<"cmt-fuse-elementwise", "mlir::func::FuncOp"> {
+  let summary = "Fuse chains of elementwise linalg ops without recomputation";
+  let description = [{
+    Upstream producer-consumer fusion of `linalg.generic`s, restricted so that
+    fusion never costs work: the producer is elementwise and has one use, the
+    consumer is elementwise, and the consumer reads the producer through a
+    permutation (so no producer element is computed twice; per-channel
+    values such as batch-norm scales stay computed once). Contractions are
+    never fused into, so the micro-kernel still recognises them.
+
+    Before (GELU then batch norm, two passes over the tensor):
+    ```mlir
+    %g = linalg.generic {...} ins(%x) outs(%e0) { erf ... }
+    %y = linalg.generic {...} ins(%g, %scale, %shift) outs(%e1) { mul, add }
+    ```
+    After (one pass):
+    ```mlir
+    %y = linalg.generic {...} ins(%x, %scale, %shift) outs(%e1) { erf ... mul, add }
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def CMTApproximateMath : Pass<"cmt-approximate-math", "mlir::func::FuncOp"> {
+  let summary = "Replace math.erf and math.exp by polynomial approximations";
+  let description = [{
+    Rewrites `math.erf` and `math.exp` on f32 into arith ops (MLIR's
+    polynomial approximations), so that loops over them vectorise instead of
+    calling libm one element at a time.
+
+    Before: `%y = math.erf %x : f32`. After: a few dozen `arith` ops.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+def CMTLowerCopies : Pass<"cmt-lower-copies", "mlir::func::FuncOp"> {
+  let summary = "Lower memref.copy of static shape to a loop nest";
+  let description = [{
+    Copies into strided views (a padded tensor's interior, say) would lower
+    to calls of `memrefCopy` from MLIR's C runner utilities, which the
+    executables do not link (and `convert-linalg-to-loops` turns copying
+    generics back into memref.copy). A row-major `scf.for` nest instead,
+    whose innermost loop walks the contiguous dimension and vectorises.
+
+    Before: `memref.copy %a, %view : memref<1x8x8x4xf32> to memref<1x8x8x4xf32, strided<...>>`
+    After:  four nested `scf.for` with a `memref.load` / `memref.store` pair.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+#endif // CMT_TRANSFORMS_PASSES_TD

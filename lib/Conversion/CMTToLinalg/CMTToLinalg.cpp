@@ -1,0 +1,482 @@
+//===- CMTToLinalg.cpp - graph-level cmt ops -> linalg on tensors -*- C++ -*-===//
+//
+// The function is one block of straight-line code, so the lowering walks it
+// once, in order, and remembers for every cmt value its lowered tensor. Images
+// are kept NHWC: arguments arrive NCHW and are transposed once, on first use;
+// tokens are then reshapes of NHWC images and cost nothing.
+//
+//===----------------------------------------------------------------------===//
+#include "cmt/Conversion/Passes.h"
+#include "cmt/Dialect/CMT/IR/CMTOps.h"
+
+#include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include <cmath>
+
+namespace cmt {
+#define GEN_PASS_DEF_CONVERTCMTTOLINALG
+#include "cmt/Conversion/Passes.h.inc"
+} // namespace cmt
+
+using namespace mlir;
+using namespace cmt;
+
+namespace {
+using utils::IteratorType;
+constexpr IteratorType kPar = IteratorType::parallel;
+constexpr IteratorType kRed = IteratorType::reduction;
+using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+
+class Lowering {
+public:
+  Lowering(func::FuncOp func) : func(func), b(func.getContext()) {}
+
+  LogicalResult run();
+
+private:
+  //===--- building blocks ---------------------------------------------===//
+  RankedTensorType type(ArrayRef<int64_t> shape) { return RankedTensorType::get(shape, f32()); }
+  Type f32() { return b.getF32Type(); }
+  Value cst(double v) { return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v)); }
+  Value empty(ArrayRef<int64_t> shape) { return tensor::EmptyOp::create(b, loc, shape, f32()); }
+  Value filled(ArrayRef<int64_t> shape, double v) {
+    return linalg::FillOp::create(b, loc, ValueRange{cst(v)}, ValueRange{empty(shape)})
+        .getResult(0);
+  }
+  static ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).getShape(); }
+
+  AffineMap map(unsigned numDims, ArrayRef<AffineExpr> exprs) {
+    return AffineMap::get(numDims, 0, exprs, b.getContext());
+  }
+  AffineMap dims(unsigned numDims, ArrayRef<unsigned> which) {
+    SmallVector<AffineExpr> e;
+    for (unsigned d : which)
+      e.push_back(b.getAffineDimExpr(d));
+    return map(numDims, e);
+  }
+  AffineMap identity(unsigned n) { return b.getMultiDimIdentityMap(n); }
+
+  /// One linalg.generic with one result; `body` gets the input elements and
+  /// the output element and returns the value to yield.
+  Value generic(ValueRange ins, Value init, ArrayRef<AffineMap> maps,
+                ArrayRef<IteratorType> iterators, BodyFn body) {
+    auto op = linalg::GenericOp::create(
+        b, loc, TypeRange{init.getType()}, ins, ValueRange{init}, maps, iterators,
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          linalg::YieldOp::create(nb, l, body(nb, l, args));
+        });
+    return op.getResult(0);
+  }
+
+  /// Elementwise op over tensors of one shape, `ins` read through `maps` (the
+  /// output map is the identity).
+  Value elementwise(ValueRange ins, ArrayRef<AffineMap> inMaps, BodyFn body) {
+    ArrayRef<int64_t> shape = shapeOf(ins[0]);
+    SmallVector<AffineMap> maps(inMaps);
+    maps.push_back(identity(shape.size()));
+    SmallVector<IteratorType> its(shape.size(), kPar);
+    return generic(ins, empty(shape), maps, its,
+                   [&](OpBuilder &nb, Location l, ValueRange args) {
+                     return body(nb, l, args.drop_back());
+                   });
+  }
+
+  /// `init + sum(a * b)`: the body convert-linalg-to-ukernels recognises.
+  Value contraction(Value a, AffineMap mapA, Value bv, AffineMap mapB, Value init,
+                    AffineMap mapC, ArrayRef<IteratorType> its) {
+    return generic({a, bv}, init, {mapA, mapB, mapC}, its,
+                   [](OpBuilder &nb, Location l, ValueRange args) -> Value {
+                     Value mul = arith::MulFOp::create(nb, l, args[0], args[1]);
+                     return arith::AddFOp::create(nb, l, args[2], mul);
+                   });
+  }
+
+  /// `a (M x K) * w^T` with w (N x K), plus bias (N): PyTorch's linear.
+  Value linearMatmul(Value a, Value w, Value bias) {
+    int64_t m = shapeOf(a)[0], n = shapeOf(w)[0];
+    Value init = generic({bias}, empty({m, n}), {dims(2, {1}), identity(2)}, {kPar, kPar},
+                         [](OpBuilder &, Location, ValueRange args) { return args[0]; });
+    return contraction(a, dims(3, {0, 2}), w, dims(3, {1, 2}), init, dims(3, {0, 1}),
+                       {kPar, kPar, kRed});
+  }
+
+  Value collapse(Value v, ArrayRef<ReassociationIndices> groups) {
+    return tensor::CollapseShapeOp::create(b, loc, v, groups);
+  }
+  Value expand(Value v, ArrayRef<int64_t> shape, ArrayRef<ReassociationIndices> groups) {
+    return tensor::ExpandShapeOp::create(b, loc, type(shape), v, groups);
+  }
+  Value transpose(Value v, ArrayRef<int64_t> perm) {
+    ArrayRef<int64_t> s = shapeOf(v);
+    SmallVector<int64_t> out;
+    for (int64_t p : perm)
+      out.push_back(s[p]);
+    return linalg::TransposeOp::create(b, loc, v, empty(out), perm).getResult()[0];
+  }
+  Value pad(Value nhwc, int64_t ph, int64_t pw) {
+    if (ph == 0 && pw == 0)
+      return nhwc;
+    ArrayRef<int64_t> s = shapeOf(nhwc);
+    SmallVector<OpFoldResult> lo = {b.getIndexAttr(0), b.getIndexAttr(ph), b.getIndexAttr(pw),
+                                    b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> hi = lo;
+    return tensor::PadOp::create(b, loc, type({s[0], s[1] + 2 * ph, s[2] + 2 * pw, s[3]}),
+                                 nhwc, lo, hi, cst(0.0));
+  }
+
+  //===--- values and layouts ------------------------------------------===//
+  /// The lowered NHWC tensor of a 4-D cmt value: lowered images are NHWC
+  /// already; arguments (NCHW) are transposed once.
+  Value image(Value v) {
+    auto it = lowered.find(v);
+    if (it != lowered.end())
+      return it->second;
+    Value t = transpose(v, {0, 2, 3, 1});
+    lowered[v] = t;
+    return t;
+  }
+  /// Any non-image value: lowered, or the argument itself.
+  Value plain(Value v) {
+    auto it = lowered.find(v);
+    return it == lowered.end() ? v : it->second;
+  }
+  bool isImage(Value v) { return cast<RankedTensorType>(v.getType()).getRank() == 4; }
+  Value operand(Value v) { return isImage(v) ? image(v) : plain(v); }
+
+  //===--- ops ---------------------------------------------------------===//
+  LogicalResult lower(Conv2DOp op);
+  LogicalResult lower(BatchNormOp op);
+  LogicalResult lower(LayerNormOp op);
+  LogicalResult lower(LinearOp op);
+  LogicalResult lower(AttentionOp op);
+  Value gelu(Value x);
+  Value swish(Value x);
+
+  func::FuncOp func;
+  OpBuilder b;
+  Location loc = b.getUnknownLoc();
+  DenseMap<Value, Value> lowered;
+};
+
+LogicalResult Lowering::lower(Conv2DOp op) {
+  Value x = image(op.getInput()); // N H W C
+  Value w = op.getWeight(), bias = op.getBias();
+  ArrayRef<int64_t> ws = shapeOf(w);
+  int64_t outC = ws[0], kh = ws[2], kw = ws[3];
+  int64_t groups = op.getGroups(), inC = shapeOf(x)[3];
+  ArrayRef<int64_t> strides = op.getStrides(), padding = op.getPadding();
+  ArrayRef<int64_t> outNCHW = cast<RankedTensorType>(op.getType()).getShape();
+  int64_t n = outNCHW[0], oh = outNCHW[2], ow = outNCHW[3];
+  SmallVector<int64_t> outShape = {n, oh, ow, outC};
+
+  if (groups == inC && outC == inC && groups > 1) {
+    // Depthwise: loops (b, oh, ow, kh, kw, c) with the channel innermost, so
+    // every access is contiguous and the loop vectorises. The weight is
+    // re-laid out (kh, kw, C) for that; it is tiny.
+    Value padded = pad(x, padding[0], padding[1]);
+    Value wt = transpose(collapse(w, {{0, 1}, {2}, {3}}), {1, 2, 0});
+    Value init = generic({bias}, empty(outShape), {dims(4, {3}), identity(4)},
+                         {kPar, kPar, kPar, kPar},
+                         [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    AffineExpr d0 = b.getAffineDimExpr(0), d1 = b.getAffineDimExpr(1),
+               d2 = b.getAffineDimExpr(2), d3 = b.getAffineDimExpr(3),
+               d4 = b.getAffineDimExpr(4), d5 = b.getAffineDimExpr(5);
+    AffineMap inMap = map(6, {d0, d1 * strides[0] + d3, d2 * strides[1] + d4, d5});
+    Value out = generic({padded, wt}, init, {inMap, dims(6, {3, 4, 5}), dims(6, {0, 1, 2, 5})},
+                        {kPar, kPar, kPar, kRed, kRed, kPar},
+                        [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                          Value mul = arith::MulFOp::create(nb, l, a[0], a[1]);
+                          return arith::AddFOp::create(nb, l, a[2], mul);
+                        });
+    lowered[op] = out;
+    return success();
+  }
+  if (groups != 1)
+    return op.emitOpError("the CPU lowering supports groups == 1 or depthwise convolutions, got "
+                          "groups = ")
+           << groups;
+
+  // Dense convolution as a matrix product: rows are output pixels, columns
+  // the (c, kh, kw) patch in the weight's own OIHW order.
+  Value rows;
+  if (kh == 1 && kw == 1 && strides[0] == 1 && strides[1] == 1 && padding[0] == 0 &&
+      padding[1] == 0) {
+    rows = collapse(x, {{0, 1, 2}, {3}});
+  } else {
+    Value padded = pad(x, padding[0], padding[1]);
+    AffineExpr d0 = b.getAffineDimExpr(0), d1 = b.getAffineDimExpr(1),
+               d2 = b.getAffineDimExpr(2), d3 = b.getAffineDimExpr(3),
+               d4 = b.getAffineDimExpr(4), d5 = b.getAffineDimExpr(5);
+    AffineMap gather = map(6, {d0, d1 * strides[0] + d4, d2 * strides[1] + d5, d3});
+    Value patches = generic({padded}, empty({n, oh, ow, inC, kh, kw}), {gather, identity(6)},
+                            SmallVector<IteratorType>(6, kPar),
+                            [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    rows = collapse(patches, {{0, 1, 2}, {3, 4, 5}});
+  }
+  Value wmat = collapse(w, {{0}, {1, 2, 3}});
+  Value out = linearMatmul(rows, wmat, bias);
+  lowered[op] = expand(out, outShape, {{0, 1, 2}, {3}});
+  return success();
+}
+
+LogicalResult Lowering::lower(BatchNormOp op) {
+  Value x = operand(op.getInput());
+  double eps = op.getEps().convertToDouble();
+  // Per-channel scale and shift first, then one multiply-add per element.
+  AffineMap id1 = identity(1);
+  Value scale = generic({op.getWeight(), op.getRunningVar()}, empty(shapeOf(op.getWeight())),
+                        {id1, id1, id1}, {kPar}, [&](OpBuilder &nb, Location l, ValueRange a) {
+                          Value e = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(eps));
+                          Value v = arith::AddFOp::create(nb, l, a[1], e);
+                          return arith::MulFOp::create(nb, l, a[0], math::RsqrtOp::create(nb, l, v));
+                        });
+  Value shift = generic({op.getBias(), op.getRunningMean(), scale},
+                        empty(shapeOf(op.getWeight())), {id1, id1, id1, id1}, {kPar},
+                        [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                          Value ms = arith::MulFOp::create(nb, l, a[1], a[2]);
+                          return arith::SubFOp::create(nb, l, a[0], ms);
+                        });
+  unsigned rank = shapeOf(x).size();
+  // NHWC images and (B, C, ...) tensors of rank < 4 alike: channels are the
+  // last dimension of a lowered image, dimension 1 otherwise.
+  unsigned channel = isImage(op.getInput()) ? rank - 1 : 1;
+  AffineMap chan = dims(rank, {channel});
+  lowered[op] = elementwise({x, scale, shift}, {identity(rank), chan, chan},
+                            [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                              Value m = arith::MulFOp::create(nb, l, a[0], a[1]);
+                              return arith::AddFOp::create(nb, l, m, a[2]);
+                            });
+  return success();
+}
+
+LogicalResult Lowering::lower(LayerNormOp op) {
+  Value x = operand(op.getInput());
+  ArrayRef<int64_t> shape = shapeOf(x);
+  unsigned rank = shape.size();
+  double width = static_cast<double>(shape.back());
+  double eps = op.getEps().convertToDouble();
+  SmallVector<int64_t> rowShape(shape.drop_back());
+  SmallVector<unsigned> rowDims;
+  for (unsigned i = 0; i + 1 < rank; ++i)
+    rowDims.push_back(i);
+  AffineMap row = dims(rank, rowDims), id = identity(rank), last = dims(rank, {rank - 1});
+  SmallVector<IteratorType> reduce(rank, kPar);
+  reduce.back() = kRed;
+
+  Value sum = generic({x}, filled(rowShape, 0.0), {id, row}, reduce,
+                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                        return arith::AddFOp::create(nb, l, a[1], a[0]);
+                      });
+  auto mean = [width](OpBuilder &nb, Location l, Value s) -> Value {
+    return arith::DivFOp::create(nb, l, s, arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(width)));
+  };
+  // Two passes (mean, then the centred variance) as PyTorch computes it.
+  Value sq = generic({x, sum}, filled(rowShape, 0.0), {id, row, row}, reduce,
+                     [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                       Value d = arith::SubFOp::create(nb, l, a[0], mean(nb, l, a[1]));
+                       Value d2 = arith::MulFOp::create(nb, l, d, d);
+                       return arith::AddFOp::create(nb, l, a[2], d2);
+                     });
+  lowered[op] = elementwise(
+      {x, sum, sq, op.getWeight(), op.getBias()}, {id, row, row, last, last},
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value var = mean(nb, l, a[2]);
+        Value e = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(eps));
+        Value inv = math::RsqrtOp::create(nb, l, arith::AddFOp::create(nb, l, var, e));
+        Value c = arith::SubFOp::create(nb, l, a[0], mean(nb, l, a[1]));
+        Value y = arith::MulFOp::create(nb, l, arith::MulFOp::create(nb, l, c, inv), a[3]);
+        return arith::AddFOp::create(nb, l, y, a[4]);
+      });
+  return success();
+}
+
+LogicalResult Lowering::lower(LinearOp op) {
+  Value x = plain(op.getInput());
+  ArrayRef<int64_t> s = shapeOf(x);
+  if (s.size() == 1)
+    return op.emitOpError("the CPU lowering needs an input of rank >= 2");
+  SmallVector<int64_t> outShape(s);
+  outShape.back() = shapeOf(op.getWeight())[0];
+  ReassociationIndices lead;
+  for (unsigned i = 0; i + 1 < s.size(); ++i)
+    lead.push_back(i);
+  SmallVector<ReassociationIndices> groups = {lead, {static_cast<int64_t>(s.size() - 1)}};
+  Value rows = s.size() == 2 ? x : collapse(x, groups);
+  Value out = linearMatmul(rows, op.getWeight(), op.getBias());
+  lowered[op] = s.size() == 2 ? out : expand(out, outShape, groups);
+  return success();
+}
+
+LogicalResult Lowering::lower(AttentionOp op) {
+  Value q = plain(op.getQuery()), k = plain(op.getKey()), v = plain(op.getValue());
+  int64_t heads = op.getHeads();
+  ArrayRef<int64_t> qs = shapeOf(q);
+  int64_t batch = qs[0], n = qs[1], dim = qs[2], d = dim / heads, m = shapeOf(k)[1];
+  float scale = static_cast<float>(op.getScale().convertToDouble());
+
+  // Heads are a split of the channel dimension: (B, N, h, d), free.
+  SmallVector<ReassociationIndices> split = {{0}, {1}, {2, 3}};
+  AffineMap id3 = identity(3);
+  Value qScaled = elementwise({q}, {id3}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    return arith::MulFOp::create(nb, l, a[0], arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(scale)));
+  });
+  Value qh = expand(qScaled, {batch, n, heads, d}, split);
+  Value kh = expand(k, {batch, m, heads, d}, split);
+  Value vh = expand(v, {batch, m, heads, d}, split);
+
+  // scores (b, h, n, m) = bias (h, n, m) + sum_k q (b, n, h, k) * key (b, m, h, k)
+  Value bias = generic({op.getBias()}, empty({batch, heads, n, m}),
+                       {dims(4, {1, 2, 3}), identity(4)}, {kPar, kPar, kPar, kPar},
+                       [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  // dims: b h n m k
+  Value scores = contraction(qh, dims(5, {0, 2, 1, 4}), kh, dims(5, {0, 3, 1, 4}), bias,
+                             dims(5, {0, 1, 2, 3}), {kPar, kPar, kPar, kPar, kRed});
+
+  // softmax over m
+  AffineMap id4 = identity(4), rowMap = dims(4, {0, 1, 2});
+  SmallVector<IteratorType> reduce = {kPar, kPar, kPar, kRed};
+  Value max = generic({scores}, filled({batch, heads, n}, -INFINITY), {id4, rowMap}, reduce,
+                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                        return arith::MaximumFOp::create(nb, l, a[0], a[1]);
+                      });
+  Value e = elementwise({scores, max}, {id4, rowMap},
+                        [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                          return math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, a[0], a[1]));
+                        });
+  Value sum = generic({e}, filled({batch, heads, n}, 0.0), {id4, rowMap}, reduce,
+                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                        return arith::AddFOp::create(nb, l, a[1], a[0]);
+                      });
+  Value p = elementwise({e, sum}, {id4, rowMap},
+                        [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                          return arith::DivFOp::create(nb, l, a[0], a[1]);
+                        });
+
+  // out (b, n, h, k) = sum_m p (b, h, n, m) * value (b, m, h, k); dims: b h n k m
+  Value out = contraction(p, dims(5, {0, 1, 2, 4}), vh, dims(5, {0, 4, 1, 3}),
+                          filled({batch, n, heads, d}, 0.0), dims(5, {0, 2, 1, 3}),
+                          {kPar, kPar, kPar, kPar, kRed});
+  lowered[op] = collapse(out, split);
+  return success();
+}
+
+Value Lowering::gelu(Value x) {
+  unsigned rank = shapeOf(x).size();
+  return elementwise({x}, {identity(rank)}, [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    auto c = [&](double v) -> Value { return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v)); };
+    Value erf = math::ErfOp::create(nb, l, arith::MulFOp::create(nb, l, a[0], c(M_SQRT1_2)));
+    Value half = arith::MulFOp::create(nb, l, a[0], c(0.5));
+    return arith::MulFOp::create(nb, l, half, arith::AddFOp::create(nb, l, erf, c(1.0)));
+  });
+}
+
+Value Lowering::swish(Value x) {
+  unsigned rank = shapeOf(x).size();
+  return elementwise({x}, {identity(rank)}, [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    Value one = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(1.0));
+    Value e = math::ExpOp::create(nb, l, arith::NegFOp::create(nb, l, a[0]));
+    return arith::DivFOp::create(nb, l, a[0], arith::AddFOp::create(nb, l, one, e));
+  });
+}
+
+LogicalResult Lowering::run() {
+  Block &body = func.getBody().front();
+  SmallVector<Operation *> cmtOps;
+  for (Operation &op : body) {
+    if (!isa<CMTDialect>(op.getDialect()))
+      continue;
+    cmtOps.push_back(&op);
+    b.setInsertionPoint(&op);
+    loc = op.getLoc();
+    LogicalResult result =
+        TypeSwitch<Operation *, LogicalResult>(&op)
+            .Case<Conv2DOp, BatchNormOp, LayerNormOp, LinearOp, AttentionOp>(
+                [&](auto o) { return lower(o); })
+            .Case([&](GeluOp o) {
+              lowered[o] = gelu(operand(o.getInput()));
+              return success();
+            })
+            .Case([&](SwishOp o) {
+              lowered[o] = swish(operand(o.getInput()));
+              return success();
+            })
+            .Case([&](AddOp o) {
+              Value l = operand(o.getLhs()), r = operand(o.getRhs());
+              AffineMap id = identity(shapeOf(l).size());
+              lowered[o] = elementwise({l, r}, {id, id},
+                                       [](OpBuilder &nb, Location lc, ValueRange a) -> Value {
+                                         return arith::AddFOp::create(nb, lc, a[0], a[1]);
+                                       });
+              return success();
+            })
+            .Case([&](GlobalAvgPoolOp o) {
+              Value x = image(o.getInput());
+              ArrayRef<int64_t> s = shapeOf(x);
+              Value sum = generic({x}, filled({s[0], s[3]}, 0.0), {identity(4), dims(4, {0, 3})},
+                                  {kPar, kRed, kRed, kPar},
+                                  [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                                    return arith::AddFOp::create(nb, l, a[1], a[0]);
+                                  });
+              double inv = 1.0 / static_cast<double>(s[1] * s[2]);
+              lowered[o] = elementwise({sum}, {identity(2)},
+                                       [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                                         return arith::MulFOp::create(
+                                             nb, l, a[0],
+                                             arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(inv)));
+                                       });
+              return success();
+            })
+            .Case([&](ImageToTokensOp o) {
+              lowered[o] = collapse(image(o.getInput()), {{0}, {1, 2}, {3}});
+              return success();
+            })
+            .Case([&](TokensToImageOp o) {
+              ArrayRef<int64_t> t = shapeOf(o.getInput());
+              lowered[o] = expand(plain(o.getInput()),
+                                  {t[0], static_cast<int64_t>(o.getHeight()),
+                                   static_cast<int64_t>(o.getWidth()), t[2]},
+                                  {{0}, {1, 2}, {3}});
+              return success();
+            })
+            .Default([&](Operation *other) {
+              return other->emitOpError("has no lowering to linalg for the CPU yet");
+            });
+    if (failed(result))
+      return failure();
+  }
+
+  // Returned images go back to NCHW; everything else is returned as lowered.
+  Operation *ret = body.getTerminator();
+  b.setInsertionPoint(ret);
+  loc = ret->getLoc();
+  for (OpOperand &use : ret->getOpOperands()) {
+    Value v = use.get();
+    if (!lowered.count(v))
+      continue;
+    use.set(isImage(v) ? transpose(lowered[v], {0, 3, 1, 2}) : lowered[v]);
+  }
+  for (Operation *op : llvm::reverse(cmtOps)) {
+    if (!op->use_empty())
+      return op->emitOpError("is still used after lowering (used outside @forward's body?)");
+    op->erase();
+  }
+  return success();
+}
+
+struct ConvertCMTToLinalgPass : cmt::impl::ConvertCMTToLinalgBase<ConvertCMTToLinalgPass> {
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    if (func.isExternal())
+      return;
+    if (!func.getBody().hasOneBlock()) {
+      func.emitError("convert-cmt-to-linalg expects a function of one block");
+      return signalPassFailure();
+    }
+    Lowering lowering(func);
+    if (failed(lowering.run()))
+      signalPassFailure();
+  }
+};
+} // namespace

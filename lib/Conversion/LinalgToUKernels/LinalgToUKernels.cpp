@@ -1,0 +1,122 @@
+//===- LinalgToUKernels.cpp - contractions -> runtime micro-kernel -*- C++ -*-===//
+#include "cmt/Conversion/Passes.h"
+
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+namespace cmt {
+#define GEN_PASS_DEF_CONVERTLINALGTOUKERNELS
+#include "cmt/Conversion/Passes.h.inc"
+} // namespace cmt
+
+using namespace mlir;
+using namespace cmt;
+
+namespace {
+constexpr unsigned kMaxBatchDims = 2;
+constexpr unsigned kNumArgs = 5 + 3 * 5; // sizes, then (pointer, 4 strides) per operand
+
+/// Strides of `loopDims` in an operand read through `map`: the memref stride
+/// of the operand dimension a loop dimension indexes, 0 where it indexes none.
+std::optional<SmallVector<int64_t>> loopStrides(MemRefType type, AffineMap map,
+                                                ArrayRef<unsigned> loopDims) {
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)) || !map.isProjectedPermutation())
+    return std::nullopt;
+  SmallVector<int64_t> out;
+  for (unsigned loop : loopDims) {
+    int64_t s = 0;
+    for (unsigned r = 0; r < map.getNumResults(); ++r)
+      if (map.getDimPosition(r) == loop)
+        s = strides[r];
+    if (ShapedType::isDynamic(s))
+      return std::nullopt;
+    out.push_back(s);
+  }
+  return out;
+}
+
+struct ConvertLinalgToUKernelsPass
+    : cmt::impl::ConvertLinalgToUKernelsBase<ConvertLinalgToUKernelsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<linalg::GenericOp> candidates;
+    module.walk([&](linalg::GenericOp op) {
+      if (op.hasPureBufferSemantics() && linalg::isaContractionOpInterface(op))
+        candidates.push_back(op);
+    });
+    if (candidates.empty())
+      return;
+
+    OpBuilder b(module.getBodyRegion());
+    auto indexType = b.getIndexType();
+    func::FuncOp callee = module.lookupSymbol<func::FuncOp>(kSgemmUKernel);
+    if (!callee) {
+      b.setInsertionPointToStart(module.getBody());
+      callee = func::FuncOp::create(
+          b, module.getLoc(), kSgemmUKernel,
+          b.getFunctionType(SmallVector<Type>(kNumArgs, indexType), {}));
+      callee.setPrivate();
+    }
+    for (linalg::GenericOp op : candidates)
+      (void)rewrite(op, callee);
+  }
+
+  /// Replaces `op` by a kernel call where it fits the kernel's shape;
+  /// otherwise leaves it to become loops.
+  LogicalResult rewrite(linalg::GenericOp op, func::FuncOp callee) {
+    FailureOr<linalg::ContractionDimensions> dims = linalg::inferContractionDims(op);
+    if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 || dims->k.size() != 1 ||
+        dims->batch.size() > kMaxBatchDims || op.getNumDpsInputs() != 2 ||
+        op.getNumDpsInits() != 1)
+      return failure();
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    if (llvm::any_of(ranges, ShapedType::isDynamic))
+      return failure();
+
+    // Loop dimensions in the kernel's order: batch0, batch1, m, n, k (a
+    // missing batch dimension has extent 1 and stride 0).
+    SmallVector<int64_t> extents;
+    SmallVector<unsigned> batch(dims->batch.begin(), dims->batch.end());
+    for (unsigned i = 0; i < kMaxBatchDims; ++i)
+      extents.push_back(i < batch.size() ? ranges[batch[i]] : 1);
+    extents.append({ranges[dims->m[0]], ranges[dims->n[0]], ranges[dims->k[0]]});
+
+    Location loc = op.getLoc();
+    OpBuilder b(op);
+    auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+    SmallVector<Value> args;
+    for (int64_t e : extents)
+      args.push_back(cidx(e));
+
+    // A: (batch, m, k), B: (batch, k, n), C: (batch, m, n)
+    SmallVector<SmallVector<unsigned>> order = {
+        {dims->m[0], dims->k[0]}, {dims->k[0], dims->n[0]}, {dims->m[0], dims->n[0]}};
+    for (unsigned i = 0; i < 3; ++i) {
+      OpOperand &operand = op->getOpOperand(i);
+      auto type = dyn_cast<MemRefType>(operand.get().getType());
+      if (!type || !type.getElementType().isF32())
+        return failure();
+      SmallVector<unsigned> loops;
+      for (unsigned j = 0; j < kMaxBatchDims; ++j)
+        loops.push_back(j < batch.size() ? batch[j] : ~0u);
+      loops.append(order[i]);
+      auto strides = loopStrides(type, op.getMatchingIndexingMap(&operand), loops);
+      SmallVector<int64_t> layoutStrides;
+      int64_t offset;
+      if (!strides || failed(type.getStridesAndOffset(layoutStrides, offset)) ||
+          ShapedType::isDynamic(offset))
+        return failure();
+      Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, operand.get());
+      args.push_back(arith::AddIOp::create(b, loc, base, cidx(offset * 4)));
+      for (int64_t s : *strides)
+        args.push_back(cidx(s));
+    }
+    func::CallOp::create(b, loc, callee, args);
+    op.erase();
+    return success();
+  }
+};
+} // namespace

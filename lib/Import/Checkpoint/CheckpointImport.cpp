@@ -1,0 +1,139 @@
+//===- CheckpointImport.cpp - a cmt.model from a state dict -----*- C++ -*-===//
+#include "cmt/Import/Checkpoint.h"
+#include "runtime/safetensors.h"
+
+#include "llvm/Support/Path.h"
+#include <cmath>
+#include <set>
+
+using namespace mlir;
+using namespace cmt;
+
+namespace {
+/// Thrown with the reason the configuration cannot be inferred.
+struct Unknown {
+  std::string why;
+};
+
+const rt::Tensor &need(const rt::SafetensorsFile &f, const std::string &name,
+                       const std::string &purpose, size_t rank) {
+  const rt::Tensor *t = f.find(name);
+  if (!t)
+    throw Unknown{"tensor '" + name + "' is missing (it gives the " + purpose + ")"};
+  if (t->shape.size() != rank)
+    throw Unknown{"tensor '" + name + "' has shape " + t->shapeString() + ", expected rank " +
+                  std::to_string(rank)};
+  return *t;
+}
+
+int64_t exactSqrt(int64_t v) {
+  int64_t r = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(v))));
+  return r * r == v ? r : -1;
+}
+
+bool givesHidden(double ratio, int64_t dim, int64_t hidden) {
+  return static_cast<int64_t>(static_cast<double>(dim) * ratio) == hidden;
+}
+
+/// The MLP ratio with the fewest decimals that reproduces every stage's
+/// hidden width through the released code's int(dim * ratio), so that a
+/// checkpoint of CMT-Ti reads back as 3.6; per stage where no ratio fits all.
+SmallVector<double, 4> mlpRatios(ArrayRef<int64_t> dims, ArrayRef<int64_t> hidden) {
+  auto shortest = [&](double lo, double hi, ArrayRef<unsigned> stages) -> std::optional<double> {
+    for (int digits = 0; digits <= 6; ++digits) {
+      double scale = std::pow(10.0, digits);
+      double m = std::ceil(lo * scale - 1e-9) / scale;
+      if (m >= hi)
+        continue;
+      if (llvm::all_of(stages, [&](unsigned i) { return givesHidden(m, dims[i], hidden[i]); }))
+        return m;
+    }
+    return std::nullopt;
+  };
+  double lo = 0, hi = INFINITY;
+  for (unsigned i = 0; i < 4; ++i) {
+    lo = std::max(lo, static_cast<double>(hidden[i]) / dims[i]);
+    hi = std::min(hi, static_cast<double>(hidden[i] + 1) / dims[i]);
+  }
+  if (lo < hi)
+    if (auto m = shortest(lo, hi, {0, 1, 2, 3}))
+      return {*m, *m, *m, *m};
+  SmallVector<double, 4> ratios;
+  for (unsigned i = 0; i < 4; ++i) {
+    double l = static_cast<double>(hidden[i]) / dims[i], h = static_cast<double>(hidden[i] + 1) / dims[i];
+    ratios.push_back(shortest(l, h, {i}).value_or((hidden[i] + 0.5) / dims[i]));
+  }
+  return ratios;
+}
+
+std::string symbolName(const rt::SafetensorsFile &f, StringRef path) {
+  std::string raw;
+  auto it = f.metadata().find("model");
+  raw = it != f.metadata().end() ? it->second : llvm::sys::path::stem(path).str();
+  std::string out;
+  for (char c : raw)
+    out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out.empty() || std::isdigit(static_cast<unsigned char>(out[0])) ? "cmt_" + out : out;
+}
+} // namespace
+
+FailureOr<ModelOp> cmt::importCheckpointConfig(StringRef path, OpBuilder &builder,
+                                               std::string &error) {
+  try {
+    rt::SafetensorsFile f(path.str());
+    const rt::Tensor &stem = need(f, "stem_conv1.weight", "stem width and input channels", 4);
+    int64_t stemChannels = stem.shape[0], inChannels = stem.shape[1];
+    int64_t resolution = -1;
+    SmallVector<int64_t, 4> dims, depths, heads, reductions, hidden;
+    for (int i = 0; i < 4; ++i) {
+      std::string s(1, static_cast<char>('a' + i));
+      const rt::Tensor &proj = need(f, "patch_embed_" + s + ".proj.weight", "stage width", 4);
+      const rt::Tensor &pos = need(f, "relative_pos_" + s, "heads, tokens and kv reduction", 3);
+      dims.push_back(proj.shape[0]);
+      heads.push_back(pos.shape[0]);
+      int64_t n = pos.shape[1], m = pos.shape[2];
+      int64_t side = exactSqrt(n);
+      if (side <= 0 || m <= 0 || n % m != 0 || exactSqrt(n / m) <= 0)
+        throw Unknown{"tensor 'relative_pos_" + s + "' has shape " + pos.shapeString() +
+                      ": tokens and keys must be squares, the keys dividing the tokens"};
+      reductions.push_back(exactSqrt(n / m));
+      int64_t res = side * (int64_t{4} << i);
+      if (resolution >= 0 && res != resolution)
+        throw Unknown{"relative position tensors disagree on the resolution (" +
+                      std::to_string(resolution) + " from stage a, " + std::to_string(res) +
+                      " from stage " + s + ")"};
+      resolution = res;
+      std::set<int64_t> blocks;
+      std::string prefix = "blocks_" + s + ".";
+      for (const rt::Tensor &t : f.tensors())
+        if (t.name.rfind(prefix, 0) == 0)
+          blocks.insert(std::atoll(t.name.c_str() + prefix.size()));
+      if (blocks.empty())
+        throw Unknown{"no tensors 'blocks_" + s + ".*': the depth of stage " + s + " is unknown"};
+      depths.push_back(static_cast<int64_t>(blocks.size()));
+      hidden.push_back(need(f, prefix + "0.mlp.conv1.0.weight", "IRFFN width", 4).shape[0]);
+    }
+    int64_t fcDim = need(f, "_fc.weight", "head width (fc_dim)", 4).shape[0];
+    int64_t classes = need(f, "head.weight", "number of classes", 2).shape[0];
+    SmallVector<double, 4> ratios = mlpRatios(dims, hidden);
+
+    Location loc = builder.getUnknownLoc();
+    // Dropout is not stored in a checkpoint; it is the identity in inference.
+    auto model = ModelOp::create(builder, loc, symbolName(f, path), resolution, classes, fcDim,
+                                 builder.getF64FloatAttr(0.1).getValue(), inChannels);
+    Block *body = builder.createBlock(&model.getBody());
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToEnd(body);
+    StemOp::create(builder, loc, stemChannels);
+    for (int i = 0; i < 4; ++i)
+      StageOp::create(builder, loc, dims[i], depths[i], heads[i], reductions[i],
+                      builder.getF64FloatAttr(ratios[i]).getValue());
+    HeadOp::create(builder, loc);
+    return model;
+  } catch (const Unknown &u) {
+    error = "cannot infer the CMT configuration from " + path.str() + ": " + u.why;
+  } catch (const rt::Error &e) {
+    error = e.what();
+  }
+  return failure();
+}

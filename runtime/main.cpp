@@ -1,0 +1,307 @@
+// main.cpp - the driver of every executable cmt-compile makes for the CPU.
+//
+// The compiled object provides the plan (cmt_plan: what the kernel takes, by
+// official name) and the kernel (cmt_forward_packed: one pointer per plan
+// argument). This file binds a checkpoint to the plan, prepares the input,
+// runs the batch's images on worker threads and reports.
+#include "runtime/image.h"
+#include "runtime/plan.h"
+#include "runtime/safetensors.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <malloc.h>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern "C" const char cmt_plan[];
+extern "C" void cmt_forward_packed(void **args);
+
+using namespace cmt::rt;
+
+namespace {
+struct Options {
+  std::string weights, output;
+  std::vector<std::string> inputs;
+  bool benchmark = false;
+  int iterations = 0, threads = 0, top = 5;
+};
+
+[[noreturn]] void usage(const Plan &plan, const std::string &error) {
+  std::fprintf(stderr,
+               "%s%s"
+               "usage: EXE --weights W.safetensors --input X [--input X ...] [--output OUT.safetensors]\n"
+               "           [--benchmark] [--iterations N] [--threads N] [--top K]\n"
+               "  X is FILE.safetensors:NAME (float32 NCHW, %lld x %lld x %lld x %lld) or PNG/JPEG files\n"
+               "  (at most %lld; resized and centre-cropped to %lld, ImageNet-normalised).\n"
+               "  model %s, compiled for %s (%s), batch %lld\n",
+               error.empty() ? "" : "error: ", error.empty() ? "" : (error + "\n").c_str(),
+               (long long)plan.batch, (long long)plan.args[0].shape[1], (long long)plan.resolution,
+               (long long)plan.resolution, (long long)plan.batch, (long long)plan.resolution,
+               plan.model.c_str(), plan.target.c_str(), plan.mode.c_str(), (long long)plan.batch);
+  std::exit(error.empty() ? 0 : 2);
+}
+
+Options parseArgs(const Plan &plan, int argc, char **argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      size_t eq = a.find('=');
+      if (eq != std::string::npos) return a.substr(eq + 1);
+      if (i + 1 >= argc) usage(plan, a + " needs a value");
+      return argv[++i];
+    };
+    auto number = [&](const std::string &v) {
+      char *end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || n <= 0) usage(plan, a + " needs a positive integer, got '" + v + "'");
+      return static_cast<int>(n);
+    };
+    std::string key = a.substr(0, a.find('='));
+    if (key == "--weights") o.weights = value();
+    else if (key == "--input") o.inputs.push_back(value());
+    else if (key == "--output") o.output = value();
+    else if (key == "--benchmark") o.benchmark = true;
+    else if (key == "--iterations") o.iterations = number(value());
+    else if (key == "--threads") o.threads = number(value());
+    else if (key == "--top") o.top = number(value());
+    else if (key == "--help" || key == "-h") usage(plan, "");
+    else usage(plan, "unknown argument '" + a + "'");
+  }
+  if (o.weights.empty()) usage(plan, "--weights is required");
+  if (o.inputs.empty() && !o.benchmark) usage(plan, "--input is required (or --benchmark)");
+  return o;
+}
+
+std::string shapeString(const std::vector<int64_t> &s) {
+  Tensor t;
+  t.shape = s;
+  return t.shapeString();
+}
+
+// Float data of a checkpoint tensor: in place when it is float32, converted otherwise.
+struct Bound {
+  const void *data = nullptr;
+  std::vector<float> converted;
+};
+
+// Binds every parameter and buffer of the plan to the checkpoint by official
+// name; collects every problem before failing, so one run shows them all.
+std::vector<Bound> bindWeights(const Plan &plan, const SafetensorsFile &ckpt) {
+  std::vector<Bound> bound(plan.args.size());
+  std::vector<std::string> problems;
+  for (size_t i = 0; i < plan.args.size(); ++i) {
+    const PlanArg &a = plan.args[i];
+    if (a.kind != PlanArg::Parameter && a.kind != PlanArg::Buffer) continue;
+    const Tensor *t = ckpt.find(a.name);
+    if (!t) {
+      problems.push_back("missing tensor '" + a.name + "' " + shapeString(a.shape));
+      continue;
+    }
+    if (t->shape != a.shape) {
+      problems.push_back("tensor '" + a.name + "' has shape " + t->shapeString() + ", the model needs " +
+                         shapeString(a.shape));
+      continue;
+    }
+    if (a.dtype == DType::I64) {
+      if (t->dtype != DType::I64) problems.push_back("tensor '" + a.name + "' must be I64, got " + dtypeName(t->dtype));
+      else bound[i].data = t->data;
+    } else if (t->dtype == DType::F32) {
+      bound[i].data = t->data;
+    } else if (t->dtype == DType::F64 || t->dtype == DType::F16 || t->dtype == DType::BF16) {
+      bound[i].converted = ckpt.getF32(a.name, a.shape);
+      bound[i].data = bound[i].converted.data();
+    } else {
+      problems.push_back("tensor '" + a.name + "' has dtype " + dtypeName(t->dtype) + ", expected a float type");
+    }
+  }
+  for (const Tensor &t : ckpt.tensors()) {
+    // Training checkpoints carry optimizer state under their own prefixes.
+    if (t.name.rfind("optimizer/", 0) == 0 || t.name.rfind("train/", 0) == 0) continue;
+    if (!plan.find(t.name)) problems.push_back("unexpected tensor '" + t.name + "' " + t.shapeString());
+  }
+  if (!problems.empty()) {
+    std::string msg = ckpt.path() + " does not fit model " + plan.model + " (" +
+                      std::to_string(problems.size()) + " problems):";
+    for (const std::string &p : problems) msg += "\n  " + p;
+    throw Error(msg);
+  }
+  return bound;
+}
+
+// The input batch (NCHW float32), from a safetensors tensor or image files.
+std::vector<float> readInput(const Plan &plan, const PlanArg &input, const std::vector<std::string> &specs,
+                             int64_t &images) {
+  std::vector<int64_t> shape = input.shape;
+  shape[0] = plan.batch;
+  int64_t per = input.numel() / input.shape[0];
+  std::vector<float> data(static_cast<size_t>(per * plan.batch), 0.f);
+  images = plan.batch;
+  if (specs.empty()) return data;  // benchmark on zeros
+  const std::string &first = specs[0];
+  size_t colon = first.rfind(':');
+  if (specs.size() == 1 && colon != std::string::npos && first.find(".safetensors") < colon) {
+    SafetensorsFile f(first.substr(0, colon));
+    std::string name = first.substr(colon + 1);
+    const Tensor &t = f.get(name);
+    if (t.shape != shape)
+      throw Error(first + ": input has shape " + t.shapeString() + ", this executable takes " + shapeString(shape) +
+                  " (batch " + std::to_string(plan.batch) + ", " + std::to_string(shape[1]) + " channels, " +
+                  std::to_string(plan.resolution) + " x " + std::to_string(plan.resolution) + ")");
+    data = f.getF32(name, shape);
+    return data;
+  }
+  if (static_cast<int64_t>(specs.size()) > plan.batch)
+    throw Error(std::to_string(specs.size()) + " images given, this executable was compiled for batch " +
+                std::to_string(plan.batch));
+  for (size_t i = 0; i < specs.size(); ++i)
+    preprocess(loadImage(specs[i]), static_cast<int>(plan.resolution), static_cast<int>(shape[1]),
+               data.data() + i * per);
+  images = static_cast<int64_t>(specs.size());
+  return data;
+}
+
+struct Runner {
+  const Plan &plan;
+  std::vector<void *> base;                 // per argument: start of the whole batch's data
+  std::vector<int64_t> stride;              // per argument: elements per kernel call (0: shared)
+  int threads;
+
+  void run() {
+    int64_t calls = plan.batch / plan.kernelBatch;
+    std::atomic<int64_t> next{0};
+    auto work = [&] {
+      std::vector<void *> args(base.size());
+      for (int64_t c; (c = next.fetch_add(1)) < calls;) {
+        for (size_t i = 0; i < base.size(); ++i)
+          args[i] = static_cast<char *>(base[i]) + c * stride[i] * static_cast<int64_t>(sizeof(float));
+        cmt_forward_packed(args.data());
+      }
+    };
+    int n = static_cast<int>(std::min<int64_t>(threads, calls));
+    std::vector<std::thread> pool;
+    for (int t = 1; t < n; ++t) pool.emplace_back(work);
+    work();
+    for (auto &t : pool) t.join();
+  }
+};
+
+void printTop(const float *logits, int64_t classes, int top, int64_t image) {
+  std::vector<double> p(static_cast<size_t>(classes));
+  double max = *std::max_element(logits, logits + classes), sum = 0;
+  for (int64_t c = 0; c < classes; ++c) sum += p[c] = std::exp(logits[c] - max);
+  std::vector<int64_t> idx(static_cast<size_t>(classes));
+  for (int64_t c = 0; c < classes; ++c) idx[c] = c;
+  int k = static_cast<int>(std::min<int64_t>(top, classes));
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+  std::printf("image %lld:", (long long)image);
+  for (int i = 0; i < k; ++i) std::printf("  class %lld (%.4f)", (long long)idx[i], p[idx[i]] / sum);
+  std::printf("\n");
+}
+
+int realMain(int argc, char **argv) {
+  Plan plan = Plan::parse(cmt_plan);
+  Options opt = parseArgs(plan, argc, argv);
+  // Large intermediate buffers come and go every call: keep them in the heap
+  // instead of mapping and unmapping (and faulting in) fresh pages each time.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+
+  SafetensorsFile ckpt(opt.weights);
+  std::vector<Bound> bound = bindWeights(plan, ckpt);
+
+  int64_t calls = plan.batch / plan.kernelBatch, images = 0;
+  Runner runner{plan, {}, {}, opt.threads ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
+  std::vector<std::unique_ptr<float[]>> outputs;
+  std::vector<float> input;
+  for (size_t i = 0; i < plan.args.size(); ++i) {
+    const PlanArg &a = plan.args[i];
+    switch (a.kind) {
+      case PlanArg::Input:
+        input = readInput(plan, a, opt.inputs, images);
+        runner.base.push_back(input.data());
+        runner.stride.push_back(a.numel());
+        break;
+      case PlanArg::Parameter:
+      case PlanArg::Buffer:
+        runner.base.push_back(const_cast<void *>(bound[i].data));
+        runner.stride.push_back(0);
+        break;
+      case PlanArg::Output:
+        outputs.emplace_back(new float[static_cast<size_t>(a.numel() * calls)]());
+        runner.base.push_back(outputs.back().get());
+        runner.stride.push_back(a.numel());
+        break;
+    }
+  }
+
+  runner.run();
+  const float *logits = nullptr;
+  int64_t classes = 0;
+  size_t o = 0;
+  std::vector<TensorOut> written;
+  for (const PlanArg &a : plan.args) {
+    if (a.kind != PlanArg::Output) continue;
+    std::vector<int64_t> shape = a.shape;
+    shape[0] = plan.batch;
+    if (a.name == "logits") {
+      logits = outputs[o].get();
+      classes = a.shape.back();
+    }
+    for (int64_t i = 0, n = a.numel() * calls; i < n; ++i)
+      if (!std::isfinite(outputs[o][i]))
+        throw Error("output '" + a.name + "' holds a non-finite value (element " + std::to_string(i) +
+                    "): check the input and the weights");
+    written.push_back({a.name, DType::F32, shape, outputs[o].get()});
+    ++o;
+  }
+  if (!opt.inputs.empty() && logits)
+    for (int64_t i = 0; i < images; ++i) printTop(logits + i * classes, classes, opt.top, i);
+  if (!opt.output.empty()) {
+    writeSafetensors(opt.output, written, {{"model", plan.model}, {"batch", std::to_string(plan.batch)}});
+    std::printf("wrote %s\n", opt.output.c_str());
+  }
+
+  if (opt.benchmark) {
+    using Clock = std::chrono::steady_clock;
+    runner.run();  // warm-up
+    std::vector<double> ms;
+    auto start = Clock::now();
+    int target = opt.iterations ? opt.iterations : 1000;
+    while (static_cast<int>(ms.size()) < target) {
+      auto t0 = Clock::now();
+      runner.run();
+      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      // Without --iterations: about three seconds, at least five runs.
+      if (!opt.iterations && ms.size() >= 5 && Clock::now() - start > std::chrono::seconds(3)) break;
+    }
+    std::vector<double> sorted = ms;
+    std::sort(sorted.begin(), sorted.end());
+    auto pct = [&](double q) { return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * sorted.size()))]; };
+    std::printf("benchmark: model %s, batch %lld, %d threads, %zu runs\n", plan.model.c_str(),
+                (long long)plan.batch, runner.threads, ms.size());
+    std::printf("  %.1f images/s (median)   latency per batch ms: p50 %.2f  p90 %.2f  p99 %.2f  min %.2f\n",
+                plan.batch * 1000.0 / pct(0.5), pct(0.5), pct(0.9), pct(0.99), sorted.front());
+  }
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char **argv) {
+  try {
+    return realMain(argc, argv);
+  } catch (const Error &e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc &) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  }
+}

@@ -1,0 +1,235 @@
+//===- cmt-compile.cpp - a CMT model in, an executable out ------*- C++ -*-===//
+//
+//   cmt-compile MODEL --target=cpu --mode=infer --batch=N -o EXE
+//
+// MODEL is a models/*.mlir file (a cmt.model) or an official checkpoint
+// (.safetensors, the configuration inferred from its tensors). Like the Toy
+// tutorial's driver, -emit= stops after any stage and prints it:
+//   cmt     graph-level cmt ops (func.func @forward)
+//   linalg  fused linalg on tensors
+//   llvm    optimised LLVM IR
+//   obj     an object file (-o)
+//   exe     the executable (-o, the default)
+//
+//===----------------------------------------------------------------------===//
+#include "cmt/Dialect/CMT/IR/CMTDialect.h"
+#include "cmt/Dialect/CMT/IR/CMTOps.h"
+#include "cmt/Import/Checkpoint.h"
+#include "cmt/Pipelines/Pipelines.h"
+#include "cmt/Target/CPU/CPUTarget.h"
+#include "runtime/plan.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.mlir | checkpoint.safetensors>"),
+                                      cl::Required);
+static cl::opt<std::string> outputPath("o", cl::desc("Output file (the executable with -emit=exe)"),
+                                       cl::value_desc("path"), cl::init("-"));
+static cl::opt<std::string> target("target", cl::desc("cpu (cuda: not yet)"), cl::init("cpu"));
+static cl::opt<std::string> mode("mode", cl::desc("infer (train: not yet)"), cl::init("infer"));
+static cl::opt<int64_t> batch("batch", cl::desc("Images per run of the executable"), cl::init(1));
+static cl::opt<bool> activations("activations",
+                                 cl::desc("Also output act/stem, act/stage1-4, act/features"),
+                                 cl::init(false));
+static cl::opt<std::string> cpu("cpu", cl::desc("CPU to compile for: host or an LLVM CPU name"),
+                                cl::init("host"));
+static cl::opt<std::string> runtimeDir("runtime-dir", cl::desc("Where libcmt_runtime*.a are"),
+                                       cl::init(""));
+enum class Emit { CMT, Linalg, LLVM, Obj, Exe };
+static cl::opt<Emit> emit(
+    "emit", cl::desc("Stop after this stage and write it"), cl::init(Emit::Exe),
+    cl::values(clEnumValN(Emit::CMT, "cmt", "graph-level cmt ops"),
+               clEnumValN(Emit::Linalg, "linalg", "fused linalg on tensors"),
+               clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
+               clEnumValN(Emit::Obj, "obj", "an object file"),
+               clEnumValN(Emit::Exe, "exe", "a self-contained executable")));
+
+namespace {
+int fail(const llvm::Twine &msg) {
+  llvm::errs() << "cmt-compile: error: " << msg << "\n";
+  return 1;
+}
+
+/// The model as a module holding one cmt.model.
+OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx, std::string &error) {
+  StringRef ext = llvm::sys::path::extension(inputPath);
+  if (ext == ".safetensors") {
+    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
+    OpBuilder b = OpBuilder::atBlockEnd(module->getBody());
+    if (failed(cmt::importCheckpointConfig(inputPath, b, error)))
+      return nullptr;
+    return module;
+  }
+  if (ext == ".onnx") {
+    error = "ONNX import is not implemented yet";
+    return nullptr;
+  }
+  llvm::SourceMgr sources;
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputPath, sources, &ctx);
+  if (!module) {
+    error = "cannot parse " + inputPath + " (see the diagnostics above)";
+    return nullptr;
+  }
+  auto models = module->getOps<cmt::ModelOp>();
+  if (std::distance(models.begin(), models.end()) != 1) {
+    error = inputPath + " must hold exactly one cmt.model";
+    return nullptr;
+  }
+  return module;
+}
+
+/// The executable's plan, read off @forward at the graph level: its
+/// arguments, then its results (which bufferization turns into trailing
+/// out-parameters, in order).
+std::optional<cmt::rt::Plan> makePlan(ModuleOp module, int64_t kernelBatch, std::string &error) {
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward) {
+    error = "no @forward after expansion";
+    return std::nullopt;
+  }
+  cmt::rt::Plan plan;
+  auto config = forward->getAttrOfType<DictionaryAttr>(cmt::kConfigAttr);
+  plan.model = config.getAs<StringAttr>("model").str();
+  plan.resolution = config.getAs<IntegerAttr>("resolution").getInt();
+  plan.target = target;
+  plan.mode = mode;
+  plan.batch = batch;
+  plan.kernelBatch = kernelBatch;
+  auto addArg = [&](cmt::rt::PlanArg::Kind kind, StringAttr name, Type type) {
+    auto t = cast<RankedTensorType>(type);
+    cmt::rt::PlanArg a;
+    a.kind = kind;
+    a.name = name ? name.str() : "";
+    a.dtype = t.getElementType().isInteger(64) ? cmt::rt::DType::I64 : cmt::rt::DType::F32;
+    a.shape.assign(t.getShape().begin(), t.getShape().end());
+    plan.args.push_back(a);
+  };
+  for (unsigned i = 0; i < forward.getNumArguments(); ++i) {
+    StringRef kind = forward.getArgAttrOfType<StringAttr>(i, cmt::kKindAttr).getValue();
+    addArg(kind == cmt::kKindInput       ? cmt::rt::PlanArg::Input
+           : kind == cmt::kKindParameter ? cmt::rt::PlanArg::Parameter
+                                         : cmt::rt::PlanArg::Buffer,
+           forward.getArgAttrOfType<StringAttr>(i, cmt::kNameAttr), forward.getArgument(i).getType());
+  }
+  for (unsigned i = 0; i < forward.getNumResults(); ++i)
+    addArg(cmt::rt::PlanArg::Output, forward.getResultAttrOfType<StringAttr>(i, cmt::kNameAttr),
+           forward.getFunctionType().getResult(i));
+  return plan;
+}
+
+LogicalResult runPipeline(ModuleOp module, llvm::function_ref<void(OpPassManager &)> build) {
+  PassManager pm(module.getContext());
+  build(pm);
+  return pm.run(module);
+}
+
+std::string defaultRuntimeDir(const char *argv0) {
+  std::string exe = llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&fail));
+  SmallString<256> dir(llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
+  llvm::sys::path::append(dir, "lib");
+  return std::string(dir);
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAllPasses();
+  cl::ParseCommandLineOptions(argc, argv, "CMT compiler: a model in, an executable out\n");
+
+  if (target != "cpu")
+    return fail("--target=" + target + " is not supported yet (cpu is)");
+  if (mode != "infer")
+    return fail("--mode=" + mode + " is not supported yet (infer is)");
+  if (batch <= 0)
+    return fail("--batch must be positive");
+  if ((emit == Emit::Obj || emit == Emit::Exe) && outputPath == "-")
+    return fail("-o is required for -emit=obj and -emit=exe");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registry.insert<cmt::CMTDialect>();
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+
+  std::string error;
+  OwningOpRef<ModuleOp> module = loadModel(ctx, error);
+  if (!module)
+    return fail(error);
+  if (failed(verify(*module)))
+    return fail("the model is not valid (see the diagnostics above)");
+
+  // Evaluation-mode batch norm makes images independent: the CPU kernel takes
+  // one image and the runtime spreads the batch over threads.
+  int64_t kernelBatch = 1;
+  cmt::GraphPipelineOptions graph;
+  graph.batch = kernelBatch;
+  graph.activations = activations;
+  if (failed(runPipeline(*module, [&](OpPassManager &pm) { cmt::buildGraphPipeline(pm, graph); })))
+    return fail("expansion failed");
+
+  auto write = [&](llvm::function_ref<void(raw_ostream &)> print) -> int {
+    std::string err;
+    auto out = openOutputFile(outputPath, &err);
+    if (!out)
+      return fail(err);
+    print(out->os());
+    out->keep();
+    return 0;
+  };
+  if (emit == Emit::CMT)
+    return write([&](raw_ostream &os) { module->print(os); });
+
+  std::optional<cmt::rt::Plan> plan = makePlan(*module, kernelBatch, error);
+  if (!plan)
+    return fail(error);
+
+  if (failed(runPipeline(*module, cmt::buildLinalgPipeline)))
+    return fail("lowering to linalg failed");
+  if (emit == Emit::Linalg)
+    return write([&](raw_ostream &os) { module->print(os); });
+
+  if (failed(runPipeline(*module, cmt::buildCPULoweringPipeline)))
+    return fail("lowering to LLVM failed");
+  if (failed(cmt::addExecutableInterface(*module, "forward", plan->serialize())))
+    return fail("cannot add the executable interface");
+
+  cmt::CPUTargetOptions options;
+  options.cpu = cpu;
+  options.runtimeDir = runtimeDir.empty() ? defaultRuntimeDir(argv[0]) : std::string(runtimeDir);
+  if (emit == Emit::LLVM)
+    return write([&](raw_ostream &os) { (void)cmt::emitLLVM(*module, options, "", os); });
+
+  std::string objectPath = outputPath;
+  SmallString<128> tmp;
+  if (emit == Emit::Exe) {
+    if (std::error_code ec = llvm::sys::fs::createTemporaryFile("cmt-model", "o", tmp))
+      return fail("cannot create a temporary object file: " + ec.message());
+    objectPath = std::string(tmp);
+  }
+  if (failed(cmt::emitLLVM(*module, options, objectPath, llvm::nulls())))
+    return fail("code generation failed");
+  if (emit == Emit::Obj)
+    return 0;
+  LogicalResult linked = cmt::linkExecutable(objectPath, outputPath, options);
+  llvm::sys::fs::remove(objectPath);
+  return succeeded(linked) ? 0 : 1;
+}
