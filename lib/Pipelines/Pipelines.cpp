@@ -44,6 +44,7 @@ void cmt::buildCPULoweringPipeline(OpPassManager &pm) {
                  "buffer-deallocation-pipeline,"
                  "canonicalize,cse");
   pm.addPass(createConvertLinalgToUKernels());
+  pm.addPass(createCMTOutlineKernels());
   addTextual(pm, "func.func(convert-linalg-to-loops)");
   pm.nest<func::FuncOp>().addPass(createCMTLowerCopies());
   addTextual(pm, "lower-affine,convert-scf-to-cf,expand-strided-metadata,"

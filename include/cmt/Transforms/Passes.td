@@ -56,4 +56,36 @@ def CMTLowerCopies : Pass<"cmt-lower-copies", "mlir::func::FuncOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def CMTOutlineKernels : Pass<"cmt-outline-kernels", "mlir::ModuleOp"> {
+  let summary = "Move each linalg op and copy on buffers into a function of its own";
+  let description = [{
+    After bufferization `@forward` is one function holding every loop nest
+    of the network; LLVM's optimiser is superlinear in function size, so
+    that costs minutes at -O3. Each `linalg` op (and `memref.copy`) on
+    buffers moves into a private, never-inlined function, together with the
+    chain of view ops (subview, expand/collapse_shape, ...) that feeds it, so
+    that every kernel argument is a whole buffer with an identity layout (the
+    bare-pointer calling convention needs that).
+
+    Before:
+    ```mlir
+    func.func @forward(%arg0: memref<1x64x64x3xf32>, ...) {
+      %v = memref.subview %alloc[0, 1, 1, 0] [...] : ... to memref<..., strided<...>>
+      linalg.generic {...} ins(%arg0 : ...) outs(%v : ...) { ... }
+    ```
+    After:
+    ```mlir
+    func.func private @forward_kernel_0(%a: memref<1x64x64x3xf32>, %b: memref<1x66x66x3xf32>)
+        attributes {llvm.no_inline} {
+      %v = memref.subview %b[0, 1, 1, 0] [...] ...
+      linalg.generic {...} ins(%a : ...) outs(%v : ...) { ... }
+      return
+    }
+    func.func @forward(...) {
+      call @forward_kernel_0(%arg0, %alloc) : (...) -> ()
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // CMT_TRANSFORMS_PASSES_TD

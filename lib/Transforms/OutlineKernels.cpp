@@ -1,0 +1,107 @@
+//===- OutlineKernels.cpp - one function per loop nest ----------*- C++ -*-===//
+#include "cmt/Transforms/Passes.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace cmt {
+#define GEN_PASS_DEF_CMTOUTLINEKERNELS
+#include "cmt/Transforms/Passes.h.inc"
+} // namespace cmt
+
+using namespace mlir;
+
+namespace {
+/// The view ops between `v` and the buffer it views, innermost first.
+Value viewRoot(Value v, SmallVectorImpl<Operation *> &chain) {
+  while (Operation *def = v.getDefiningOp()) {
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view || def->getNumOperands() != 1 || def->getNumResults() != 1)
+      break;
+    chain.push_back(def);
+    v = view.getViewSource();
+  }
+  return v;
+}
+
+struct OutlineKernelsPass : cmt::impl::CMTOutlineKernelsBase<OutlineKernelsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SymbolTable symbols(module);
+    for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
+      if (func.isExternal() || func.isPrivate())
+        continue;
+      SmallVector<Operation *> kernels;
+      func.walk([&](Operation *op) {
+        bool onBuffers = isa<memref::CopyOp>(op) ||
+                         (isa<linalg::LinalgOp>(op) &&
+                          cast<linalg::LinalgOp>(op).hasPureBufferSemantics());
+        if (onBuffers && op->getParentOp() == func)
+          kernels.push_back(op);
+      });
+      unsigned counter = 0;
+      for (Operation *op : kernels)
+        outline(op, func, symbols, counter++);
+    }
+  }
+
+  void outline(Operation *op, func::FuncOp parent, SymbolTable &symbols, unsigned index) {
+    // Kernel arguments: the distinct buffers the op's operands view.
+    llvm::SetVector<Value> roots;
+    SmallVector<SmallVector<Operation *>> chains(op->getNumOperands());
+    for (OpOperand &operand : op->getOpOperands()) {
+      if (!isa<MemRefType>(operand.get().getType()))
+        continue;
+      roots.insert(viewRoot(operand.get(), chains[operand.getOperandNumber()]));
+    }
+    // Scalars (a fill's value) travel as arguments too; constants that the
+    // op's body uses from above are cloned into the kernel instead.
+    for (OpOperand &operand : op->getOpOperands())
+      if (!isa<MemRefType>(operand.get().getType()))
+        roots.insert(operand.get());
+    llvm::SetVector<Value> above;
+    getUsedValuesDefinedAbove(op->getRegions(), above);
+    SmallVector<Operation *> constants;
+    for (Value v : above) {
+      Operation *def = v.getDefiningOp();
+      if (def && def->hasTrait<OpTrait::ConstantLike>())
+        constants.push_back(def);
+      else
+        roots.insert(v);
+    }
+
+    OpBuilder b(parent);
+    Location loc = op->getLoc();
+    SmallVector<Type> types;
+    for (Value r : roots)
+      types.push_back(r.getType());
+    auto kernel = func::FuncOp::create(
+        b, loc, (parent.getSymName() + "_kernel_" + llvm::Twine(index)).str(),
+        b.getFunctionType(types, {}));
+    kernel.setPrivate();
+    kernel->setAttr("llvm.no_inline", b.getUnitAttr());
+    symbols.insert(kernel);
+    Block *body = kernel.addEntryBlock();
+    b.setInsertionPointToStart(body);
+    IRMapping map;
+    for (auto [root, arg] : llvm::zip(roots, body->getArguments()))
+      map.map(root, arg);
+    for (Operation *c : constants)
+      b.clone(*c, map);
+    for (auto &chain : chains)
+      for (Operation *view : llvm::reverse(chain))
+        if (!map.contains(view->getResult(0)))
+          b.clone(*view, map);
+    b.clone(*op, map);
+    func::ReturnOp::create(b, loc);
+
+    OpBuilder at(op);
+    func::CallOp::create(at, loc, kernel, roots.getArrayRef());
+    op->erase();
+  }
+};
+} // namespace
