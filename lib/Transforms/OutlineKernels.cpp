@@ -102,6 +102,11 @@ struct OutlineKernelsPass : cmt::impl::CMTOutlineKernelsBase<OutlineKernelsPass>
     OpBuilder at(op);
     func::CallOp::create(at, loc, kernel, roots.getArrayRef());
     op->erase();
+    // Views that only fed the op now live in the kernel.
+    for (auto &chain : chains)
+      for (Operation *view : chain)
+        if (view->use_empty())
+          view->erase();
   }
 };
 } // namespace

@@ -6,7 +6,7 @@
 // CHECK-NOT:  cmt.model
 // CHECK-LABEL: func.func @forward(
 // CHECK-SAME: tensor<2x3x64x64xf32> {cmt.kind = "input", cmt.name = "input"}
-// CHECK-SAME: -> tensor<2x10xf32>
+// CHECK-SAME: -> (tensor<2x10xf32> {cmt.name = "logits"})
 // CHECK-COUNT-5: cmt.attention
 // CHECK-NOT:  cmt.attention
 // CHECK:      return

@@ -1,0 +1,135 @@
+// RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg -verify-diagnostics | FileCheck %s
+
+// An NCHW argument is transposed to NHWC once, however often it is used; the
+// 1x1 convolution is a contraction (c + a * b) whose initial value is the bias.
+// CHECK-LABEL: func.func @pointwise
+// CHECK-COUNT-1: linalg.transpose ins(%arg0 : tensor<1x4x8x8xf32>) {{.*}} permutation = [0, 2, 3, 1]
+// CHECK-NOT:  linalg.transpose ins(%arg0
+// CHECK:      tensor.collapse_shape {{.*}} {{\[\[}}0, 1, 2], [3]] : tensor<1x8x8x4xf32> into tensor<64x4xf32>
+// CHECK:      %[[BIAS:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<6xf32>) outs({{.*}} : tensor<64x6xf32>)
+// CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]{{.*}} outs(%[[BIAS]] : tensor<64x6xf32>)
+// CHECK-NEXT: ^bb0(%[[A:.*]]: f32, %[[B:.*]]: f32, %[[C:.*]]: f32):
+// CHECK-NEXT:   %[[M:.*]] = arith.mulf %[[A]], %[[B]]
+// CHECK-NEXT:   arith.addf %[[C]], %[[M]]
+// The returned image goes back to NCHW.
+// CHECK:      linalg.transpose {{.*}} permutation = [0, 3, 1, 2]
+func.func @pointwise(%x: tensor<1x4x8x8xf32>, %w: tensor<6x4x1x1xf32>, %b: tensor<6xf32>) -> (tensor<1x6x8x8xf32>, tensor<1x6x8x8xf32>) {
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [0, 0] groups = 1 : (tensor<1x4x8x8xf32>, tensor<6x4x1x1xf32>, tensor<6xf32>) -> tensor<1x6x8x8xf32>
+  %1 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [0, 0] groups = 1 : (tensor<1x4x8x8xf32>, tensor<6x4x1x1xf32>, tensor<6xf32>) -> tensor<1x6x8x8xf32>
+  return %0, %1 : tensor<1x6x8x8xf32>, tensor<1x6x8x8xf32>
+}
+
+// -----
+
+// A dense 3x3 convolution: pad, gather (b, oh, ow, c, kh, kw) patches, then a
+// contraction against the OIHW weight read as (O, C*KH*KW).
+// CHECK-LABEL: func.func @dense
+// CHECK:      tensor.pad {{.*}} low[0, 1, 1, 0] high[0, 1, 1, 0]
+// CHECK:      linalg.generic {{.*}} outs({{.*}} : tensor<1x4x4x3x3x3xf32>)
+// CHECK:      tensor.collapse_shape {{.*}} into tensor<16x27xf32>
+// CHECK:      tensor.collapse_shape %arg1 {{.*}} into tensor<8x27xf32>
+// CHECK:      iterator_types = ["parallel", "parallel", "reduction"]
+func.func @dense(%x: tensor<1x3x8x8xf32>, %w: tensor<8x3x3x3xf32>, %b: tensor<8xf32>) -> tensor<1x8x4x4xf32> {
+  %0 = cmt.conv2d %x, %w, %b strides = [2, 2] padding = [1, 1] groups = 1 : (tensor<1x3x8x8xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
+  return %0 : tensor<1x8x4x4xf32>
+}
+
+// -----
+
+// Depthwise: the channel is the innermost (parallel) loop, after the two
+// kernel reductions, and the weight is re-laid out (KH, KW, C).
+// CHECK-LABEL: func.func @depthwise
+// CHECK:      linalg.transpose {{.*}} outs({{.*}} : tensor<3x3x4xf32>) permutation = [1, 2, 0]
+// CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction", "parallel"]
+func.func @depthwise(%x: tensor<1x4x8x8xf32>, %w: tensor<4x1x3x3xf32>, %b: tensor<4xf32>) -> tensor<1x4x8x8xf32> {
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [1, 1] groups = 4 : (tensor<1x4x8x8xf32>, tensor<4x1x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return %0 : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+func.func @grouped(%x: tensor<1x4x8x8xf32>, %w: tensor<4x2x3x3xf32>, %b: tensor<4xf32>) -> tensor<1x4x8x8xf32> {
+  // expected-error @+1 {{the CPU lowering supports groups == 1 or depthwise convolutions, got groups = 2}}
+  %0 = cmt.conv2d %x, %w, %b strides = [1, 1] padding = [1, 1] groups = 2 : (tensor<1x4x8x8xf32>, tensor<4x2x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return %0 : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+// Tokens are reshapes of NHWC images: no transpose between the image, its
+// tokens and the image again.
+// CHECK-LABEL: func.func @tokens
+// CHECK:      %[[T:.*]] = linalg.transpose ins(%arg0
+// CHECK-NEXT: %[[TOK:.*]] = tensor.collapse_shape %[[T]] {{\[\[}}0], [1, 2], [3]] : tensor<1x4x4x8xf32> into tensor<1x16x8xf32>
+// CHECK:      tensor.expand_shape {{.*}} into tensor<1x4x4x8xf32>
+// CHECK-NOT:  linalg.transpose {{.*}} permutation = [0, 2, 3, 1]
+func.func @tokens(%x: tensor<1x8x4x4xf32>, %g: tensor<8xf32>) -> tensor<1x8x4x4xf32> {
+  %t = cmt.image_to_tokens %x : tensor<1x8x4x4xf32> -> tensor<1x16x8xf32>
+  %n = cmt.layer_norm %t, %g, %g eps = 1.0e-6 : tensor<1x16x8xf32>, tensor<8xf32>
+  %i = cmt.tokens_to_image %n height = 4 width = 4 : tensor<1x16x8xf32> -> tensor<1x8x4x4xf32>
+  return %i : tensor<1x8x4x4xf32>
+}
+
+// -----
+
+// Layer norm: sum, centred sum of squares, then one elementwise pass.
+// CHECK-LABEL: func.func @layer_norm
+// CHECK-COUNT-2: iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]
+// CHECK:        math.rsqrt
+func.func @layer_norm(%t: tensor<2x16x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<2x16x8xf32> {
+  %0 = cmt.layer_norm %t, %g, %b eps = 1.0e-6 : tensor<2x16x8xf32>, tensor<8xf32>
+  return %0 : tensor<2x16x8xf32>
+}
+
+// -----
+
+// Batch norm folds its statistics into a per-channel scale and shift once,
+// then costs one multiply-add per element, channels last.
+// CHECK-LABEL: func.func @batch_norm
+// CHECK:      math.rsqrt
+// CHECK:      linalg.generic {{.*}} ins({{.*}} : tensor<1x4x4x8xf32>, tensor<8xf32>, tensor<8xf32>)
+func.func @batch_norm(%x: tensor<1x8x4x4xf32>, %p: tensor<8xf32>) -> tensor<1x8x4x4xf32> {
+  %0 = cmt.batch_norm %x, %p, %p, %p, %p eps = 1.0e-5 : tensor<1x8x4x4xf32>, tensor<8xf32>
+  return %0 : tensor<1x8x4x4xf32>
+}
+
+// -----
+
+// Attention: scores = bias + (scale * q) k^T as one contraction over the
+// head width with batch and head as batch dimensions, softmax, then p v.
+// CHECK-LABEL: func.func @attention
+// CHECK:      tensor.expand_shape {{.*}} into tensor<2x16x2x4xf32>
+// CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]{{.*}} outs({{.*}} : tensor<2x2x16x4xf32>)
+// CHECK:      arith.maximumf
+// CHECK:      math.exp
+// CHECK:      arith.divf
+// CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]{{.*}} outs({{.*}} : tensor<2x16x2x4xf32>)
+// CHECK:      tensor.collapse_shape {{.*}} into tensor<2x16x8xf32>
+func.func @attention(%q: tensor<2x16x8xf32>, %k: tensor<2x4x8xf32>, %v: tensor<2x4x8xf32>, %pos: tensor<2x16x4xf32>) -> tensor<2x16x8xf32> {
+  %0 = cmt.attention %q, %k, %v, %pos heads = 2 scale = 0.5 : tensor<2x16x8xf32>, tensor<2x4x8xf32>, tensor<2x16x4xf32>
+  return %0 : tensor<2x16x8xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @activations
+// CHECK:      math.erf
+// CHECK:      math.exp
+// CHECK:      arith.addf
+// CHECK:      iterator_types = ["parallel", "reduction", "reduction", "parallel"]
+func.func @activations(%x: tensor<1x8x4x4xf32>) -> tensor<1x8xf32> {
+  %0 = cmt.gelu %x : tensor<1x8x4x4xf32>
+  %1 = cmt.swish %0 : tensor<1x8x4x4xf32>
+  %2 = cmt.add %1, %0 : tensor<1x8x4x4xf32>
+  %3 = cmt.global_avg_pool %2 : tensor<1x8x4x4xf32> -> tensor<1x8xf32>
+  return %3 : tensor<1x8xf32>
+}
+
+// -----
+
+func.func @train_bn(%x: tensor<2x4x8x8xf32>, %p: tensor<4xf32>) -> tensor<2x4x8x8xf32> {
+  // expected-error @+1 {{has no lowering to linalg for the CPU yet}}
+  %0:3 = cmt.batch_norm_train %x, %p, %p, %p, %p eps = 1.0e-5 momentum = 0.1 : tensor<2x4x8x8xf32>, tensor<4xf32>
+  return %0#0 : tensor<2x4x8x8xf32>
+}
