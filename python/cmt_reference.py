@@ -47,7 +47,8 @@ def save_safetensors(path, tensors, metadata=None):
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name, t in tensors.items():
-        a = np.ascontiguousarray(t.detach().cpu().numpy())
+        # ascontiguousarray turns a 0-d array into a 1-d one: keep the shape.
+        a = np.ascontiguousarray(t.detach().cpu().numpy()).reshape(tuple(t.shape))
         header[name] = {"dtype": inv[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
         blobs.append(a.tobytes())
         off += a.nbytes

@@ -14,6 +14,7 @@ config.environment["PATH"] = os.pathsep.join(
 config.substitutions.append(("%models", os.path.join(config.cmt_src_root, "models")))
 config.substitutions.append(("%golden", config.cmt_golden_dir))
 config.substitutions.append(("%python", "/usr/bin/python3"))
+config.substitutions.append(("%pydir", os.path.join(config.cmt_src_root, "python")))
 
 # Parity tests read the golden data where it lies; without it they report UNSUPPORTED.
 if os.path.isdir(config.cmt_golden_dir):

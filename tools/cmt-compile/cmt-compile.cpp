@@ -5,6 +5,7 @@
 // MODEL is a models/*.mlir file (a cmt.model) or an official checkpoint
 // (.safetensors, the configuration inferred from its tensors). Like the Toy
 // tutorial's driver, -emit= stops after any stage and prints it:
+//   model   the architecture (cmt.model), e.g. as inferred from a checkpoint
 //   cmt     graph-level cmt ops (func.func @forward)
 //   linalg  fused linalg on tensors
 //   llvm    optimised LLVM IR
@@ -53,10 +54,11 @@ static cl::opt<std::string> cpu("cpu", cl::desc("CPU to compile for: host or an 
                                 cl::init("host"));
 static cl::opt<std::string> runtimeDir("runtime-dir", cl::desc("Where libcmt_runtime*.a are"),
                                        cl::init(""));
-enum class Emit { CMT, Linalg, LLVM, Obj, Exe };
+enum class Emit { Model, CMT, Linalg, LLVM, Obj, Exe };
 static cl::opt<Emit> emit(
     "emit", cl::desc("Stop after this stage and write it"), cl::init(Emit::Exe),
-    cl::values(clEnumValN(Emit::CMT, "cmt", "graph-level cmt ops"),
+    cl::values(clEnumValN(Emit::Model, "model", "the architecture (cmt.model)"),
+               clEnumValN(Emit::CMT, "cmt", "graph-level cmt ops"),
                clEnumValN(Emit::Linalg, "linalg", "fused linalg on tensors"),
                clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
                clEnumValN(Emit::Obj, "obj", "an object file"),
@@ -177,15 +179,6 @@ int main(int argc, char **argv) {
   if (failed(verify(*module)))
     return fail("the model is not valid (see the diagnostics above)");
 
-  // Evaluation-mode batch norm makes images independent: the CPU kernel takes
-  // one image and the runtime spreads the batch over threads.
-  int64_t kernelBatch = 1;
-  cmt::GraphPipelineOptions graph;
-  graph.batch = kernelBatch;
-  graph.activations = activations;
-  if (failed(runPipeline(*module, [&](OpPassManager &pm) { cmt::buildGraphPipeline(pm, graph); })))
-    return fail("expansion failed");
-
   auto write = [&](llvm::function_ref<void(raw_ostream &)> print) -> int {
     std::string err;
     auto out = openOutputFile(outputPath, &err);
@@ -195,6 +188,17 @@ int main(int argc, char **argv) {
     out->keep();
     return 0;
   };
+  if (emit == Emit::Model)
+    return write([&](raw_ostream &os) { module->print(os); });
+
+  // Evaluation-mode batch norm makes images independent: the CPU kernel takes
+  // one image and the runtime spreads the batch over threads.
+  int64_t kernelBatch = 1;
+  cmt::GraphPipelineOptions graph;
+  graph.batch = kernelBatch;
+  graph.activations = activations;
+  if (failed(runPipeline(*module, [&](OpPassManager &pm) { cmt::buildGraphPipeline(pm, graph); })))
+    return fail("expansion failed");
   if (emit == Emit::CMT)
     return write([&](raw_ostream &os) { module->print(os); });
 
