@@ -62,6 +62,12 @@ struct JpegError {
   char message[JMSG_LENGTH_MAX];
 };
 
+// Corrupt-data warnings (a truncated stream, say) would otherwise decode to a
+// partly grey image without a word: treat them as failures.
+void jpegMessage(j_common_ptr cinfo, int level) {
+  if (level < 0) cinfo->err->error_exit(cinfo);
+}
+
 void jpegFail(j_common_ptr cinfo) {
   auto *err = reinterpret_cast<JpegError *>(cinfo->err);
   (*cinfo->err->format_message)(cinfo, err->message);
@@ -73,6 +79,7 @@ Image loadJpeg(FILE *f, const std::string &path) {
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpegFail;
+  err.mgr.emit_message = jpegMessage;
   Image img;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);

@@ -1,11 +1,32 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, then compiles every variant in
-# models/ and prints its statistics.
+# The main job: installs what is missing, builds, prints the statistics of every
+# variant in models/, then compiles CMT-micro and CMT-Ti to CPU executables and
+# runs them on the golden inputs (checking parity) where ../shared/golden is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
 for model in models/*.mlir; do
   echo "== ${model}"
-  build/bin/cmt-opt "${model}" -cmt-graph=batch=1 -o /dev/null
   build/bin/cmt-opt "${model}" --cmt-print-stats -o /dev/null
+done
+
+golden=${CMT_GOLDEN_DIR:-../shared/golden}
+out=build/run
+mkdir -p "${out}"
+for pair in cmt-micro:cmt-micro cmt-ti:cmt-ti-160; do
+  model=${pair%%:*}
+  data=${pair#*:}
+  echo "== compiling models/${model}.mlir for the CPU"
+  time build/bin/cmt-compile "models/${model}.mlir" --batch=2 --activations -o "${out}/${model}"
+  if [ -f "${golden}/${data}.weights.safetensors" ]; then
+    weights=${golden}/${data}.weights.safetensors
+    "${out}/${model}" --weights "${weights}" --input "${golden}/${data}.io.safetensors:input" \
+      --output "${out}/${model}.out.safetensors" --top 3 || true
+    /usr/bin/python3 python/compare.py "${out}/${model}.out.safetensors" "${golden}/${data}.io.safetensors" \
+      --names logits=logits_eval act/stem act/stage1 act/stage2 act/stage3 act/stage4 act/features
+  else
+    weights=${out}/${model}.random.safetensors
+    /usr/bin/python3 python/make_checkpoint.py "${weights}" --variant "${model}"
+  fi
+  "${out}/${model}" --weights "${weights}" --benchmark
 done
