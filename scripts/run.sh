@@ -13,15 +13,15 @@ done
 golden=${CMT_GOLDEN_DIR:-../shared/golden}
 out=build/run
 mkdir -p "${out}"
-for pair in cmt-micro:cmt-micro cmt-ti:cmt-ti-160; do
-  model=${pair%%:*}
-  data=${pair#*:}
+# model:golden name:batch of the golden input
+for entry in cmt-micro:cmt-micro:4 cmt-ti:cmt-ti-160:2; do
+  IFS=: read -r model data batch <<<"${entry}"
   echo "== compiling models/${model}.mlir for the CPU"
-  time build/bin/cmt-compile "models/${model}.mlir" --batch=2 --activations -o "${out}/${model}"
+  time build/bin/cmt-compile "models/${model}.mlir" --batch="${batch}" --activations -o "${out}/${model}"
   if [ -f "${golden}/${data}.weights.safetensors" ]; then
     weights=${golden}/${data}.weights.safetensors
     "${out}/${model}" --weights "${weights}" --input "${golden}/${data}.io.safetensors:input" \
-      --output "${out}/${model}.out.safetensors" --top 3 || true
+      --output "${out}/${model}.out.safetensors" --top 3
     /usr/bin/python3 python/compare.py "${out}/${model}.out.safetensors" "${golden}/${data}.io.safetensors" \
       --names logits=logits_eval act/stem act/stage1 act/stage2 act/stage3 act/stage4 act/features
   else
