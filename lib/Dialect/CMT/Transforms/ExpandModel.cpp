@@ -166,7 +166,8 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
 
   ForwardBuilder fb(builder, func, fileLoc);
   int64_t res = model.getResolution();
-  Value x = fb.argument("input", {batch, model.getInChannels(), res, res}, kKindInput);
+  Value x = fb.argument("input", {batch, static_cast<int64_t>(model.getInChannels()), res, res},
+                        kKindInput);
 
   int64_t stem = model.getStem().getChannels();
   for (int i = 1; i <= 3; ++i) {
@@ -185,7 +186,7 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
     x = fb.conv(x, "patch_embed_" + s + ".proj", stage.getDim(), 2, 2, 0, 1);
     Value t = fb.layerNorm(fb.tokens(x, "patch_embed_" + s), "patch_embed_" + s + ".norm",
                            kPatchNormEps);
-    Value relPos = fb.param("relative_pos_" + s, {stage.getHeads(), n, n / (r * r)});
+    Value relPos = fb.param("relative_pos_" + s, {static_cast<int64_t>(stage.getHeads()), n, n / (r * r)});
     for (int64_t j = 0; j < stage.getDepth(); ++j)
       t = fb.block(t, "blocks_" + s + "." + std::to_string(j), stage, side, side, relPos);
     acts.push_back({"act/stage" + std::to_string(i + 1), t});
