@@ -22,6 +22,9 @@
 
 extern "C" const char cmt_plan[];
 extern "C" void cmt_forward_packed(void **args);
+// Default weights (a safetensors image; empty unless compiled from ONNX).
+extern "C" const char cmt_default_weights[];
+extern "C" const uint64_t cmt_default_weights_size;
 
 using namespace cmt::rt;
 
@@ -36,7 +39,7 @@ struct Options {
 [[noreturn]] void usage(const Plan &plan, const std::string &error) {
   std::fprintf(stderr,
                "%s%s"
-               "usage: EXE --weights W.safetensors --input X [--input X ...] [--output OUT.safetensors]\n"
+               "usage: EXE [--weights W.safetensors] --input X [--input X ...] [--output OUT.safetensors]\n"
                "           [--benchmark] [--iterations N] [--threads N] [--top K]\n"
                "  X is FILE.safetensors:NAME (float32 NCHW, %lld x %lld x %lld x %lld) or PNG/JPEG files\n"
                "  (at most %lld; resized and centre-cropped to %lld, ImageNet-normalised).\n"
@@ -75,7 +78,8 @@ Options parseArgs(const Plan &plan, int argc, char **argv) {
     else if (key == "--help" || key == "-h") usage(plan, "");
     else usage(plan, "unknown argument '" + a + "'");
   }
-  if (o.weights.empty()) usage(plan, "--weights is required");
+  if (o.weights.empty() && cmt_default_weights_size == 0)
+    usage(plan, "--weights is required (this executable carries no weights of its own)");
   if (o.inputs.empty() && !o.benchmark) usage(plan, "--input is required (or --benchmark)");
   return o;
 }
@@ -214,8 +218,12 @@ int realMain(int argc, char **argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
-  SafetensorsFile ckpt(opt.weights);
-  std::vector<Bound> bound = bindWeights(plan, ckpt);
+  std::unique_ptr<SafetensorsFile> ckpt =
+      opt.weights.empty()
+          ? std::make_unique<SafetensorsFile>(cmt_default_weights, cmt_default_weights_size,
+                                              "the executable's own weights")
+          : std::make_unique<SafetensorsFile>(opt.weights);
+  std::vector<Bound> bound = bindWeights(plan, *ckpt);
 
   int64_t calls = plan.batch / plan.kernelBatch, images = 0;
   Runner runner{plan, {}, {}, opt.threads ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};

@@ -230,68 +230,80 @@ SafetensorsFile::SafetensorsFile(const std::string &path) : path_(path) {
     throw Error(path + ": cannot map: " + std::strerror(errno));
   }
   try {
-    const uint8_t *bytes = static_cast<const uint8_t *>(map_);
-    uint64_t headerLen = 0;
-    for (int i = 7; i >= 0; --i) headerLen = (headerLen << 8) | bytes[i];
-    if (headerLen > size_ - 8)
-      throw Error(path + ": header length " + std::to_string(headerLen) +
-                  " exceeds the file (" + std::to_string(size_) + " bytes): truncated or not safetensors");
-    const uint8_t *data = bytes + 8 + headerLen;
-    size_t dataSize = size_ - 8 - headerLen;
-    HeaderParser json(reinterpret_cast<const char *>(bytes + 8), headerLen, path);
-    json.object([&](const std::string &key) {
-      if (key == "__metadata__") {
-        json.object([&](const std::string &mk) { metadata_[mk] = json.string(); });
-        return;
-      }
-      Tensor t;
-      t.name = key;
-      bool haveDtype = false, haveShape = false, haveOffsets = false;
-      std::vector<uint64_t> offsets;
-      json.object([&](const std::string &field) {
-        if (field == "dtype") {
-          std::string name = json.string();
-          for (const auto &d : kDTypes)
-            if (name == d.name) { t.dtype = d.type; haveDtype = true; }
-          if (!haveDtype) throw Error(path + ": tensor '" + key + "' has unknown dtype '" + name + "'");
-        } else if (field == "shape") {
-          for (uint64_t d : json.intArray()) {
-            if (d > (1ull << 40)) throw Error(path + ": tensor '" + key + "' has an absurd dimension " + std::to_string(d));
-            t.shape.push_back(static_cast<int64_t>(d));
-          }
-          haveShape = true;
-        } else if (field == "data_offsets") {
-          offsets = json.intArray();
-          haveOffsets = true;
-        } else {
-          json.skipValue();
-        }
-      });
-      if (!haveDtype || !haveShape || !haveOffsets)
-        throw Error(path + ": tensor '" + key + "' lacks " +
-                    (!haveDtype ? "dtype" : !haveShape ? "shape" : "data_offsets"));
-      if (offsets.size() != 2 || offsets[0] > offsets[1])
-        throw Error(path + ": tensor '" + key + "' has malformed data_offsets");
-      if (offsets[1] > dataSize)
-        throw Error(path + ": tensor '" + key + "' data [" + std::to_string(offsets[0]) + ", " +
-                    std::to_string(offsets[1]) + ") lies beyond the " + std::to_string(dataSize) +
-                    " data bytes: truncated file or bad offsets");
-      t.nbytes = offsets[1] - offsets[0];
-      if (static_cast<uint64_t>(t.numel()) * dtypeSize(t.dtype) != t.nbytes)
-        throw Error(path + ": tensor '" + key + "' of shape " + t.shapeString() + " and dtype " +
-                    dtypeName(t.dtype) + " needs " + std::to_string(t.numel() * dtypeSize(t.dtype)) +
-                    " bytes but its offsets span " + std::to_string(t.nbytes));
-      t.data = data + offsets[0];
-      if (index_.count(key)) throw Error(path + ": tensor '" + key + "' appears twice");
-      index_[key] = tensors_.size();
-      tensors_.push_back(std::move(t));
-    });
-    json.end();
+    parse(static_cast<const uint8_t *>(map_));
   } catch (...) {
     munmap(map_, size_);
     map_ = nullptr;
     throw;
   }
+}
+
+SafetensorsFile::SafetensorsFile(const void *data, size_t size, const std::string &label)
+    : path_(label), size_(size) {
+  if (size_ < 8)
+    throw Error(label + ": not a safetensors image: " + std::to_string(size_) +
+                " bytes, shorter than the 8-byte header length");
+  parse(static_cast<const uint8_t *>(data));
+}
+
+void SafetensorsFile::parse(const uint8_t *bytes) {
+  const std::string &path = path_;
+  uint64_t headerLen = 0;
+  for (int i = 7; i >= 0; --i) headerLen = (headerLen << 8) | bytes[i];
+  if (headerLen > size_ - 8)
+    throw Error(path + ": header length " + std::to_string(headerLen) +
+                " exceeds the file (" + std::to_string(size_) + " bytes): truncated or not safetensors");
+  const uint8_t *data = bytes + 8 + headerLen;
+  size_t dataSize = size_ - 8 - headerLen;
+  HeaderParser json(reinterpret_cast<const char *>(bytes + 8), headerLen, path);
+  json.object([&](const std::string &key) {
+    if (key == "__metadata__") {
+      json.object([&](const std::string &mk) { metadata_[mk] = json.string(); });
+      return;
+    }
+    Tensor t;
+    t.name = key;
+    bool haveDtype = false, haveShape = false, haveOffsets = false;
+    std::vector<uint64_t> offsets;
+    json.object([&](const std::string &field) {
+      if (field == "dtype") {
+        std::string name = json.string();
+        for (const auto &d : kDTypes)
+          if (name == d.name) { t.dtype = d.type; haveDtype = true; }
+        if (!haveDtype) throw Error(path + ": tensor '" + key + "' has unknown dtype '" + name + "'");
+      } else if (field == "shape") {
+        for (uint64_t d : json.intArray()) {
+          if (d > (1ull << 40)) throw Error(path + ": tensor '" + key + "' has an absurd dimension " + std::to_string(d));
+          t.shape.push_back(static_cast<int64_t>(d));
+        }
+        haveShape = true;
+      } else if (field == "data_offsets") {
+        offsets = json.intArray();
+        haveOffsets = true;
+      } else {
+        json.skipValue();
+      }
+    });
+    if (!haveDtype || !haveShape || !haveOffsets)
+      throw Error(path + ": tensor '" + key + "' lacks " +
+                  (!haveDtype ? "dtype" : !haveShape ? "shape" : "data_offsets"));
+    if (offsets.size() != 2 || offsets[0] > offsets[1])
+      throw Error(path + ": tensor '" + key + "' has malformed data_offsets");
+    if (offsets[1] > dataSize)
+      throw Error(path + ": tensor '" + key + "' data [" + std::to_string(offsets[0]) + ", " +
+                  std::to_string(offsets[1]) + ") lies beyond the " + std::to_string(dataSize) +
+                  " data bytes: truncated file or bad offsets");
+    t.nbytes = offsets[1] - offsets[0];
+    if (static_cast<uint64_t>(t.numel()) * dtypeSize(t.dtype) != t.nbytes)
+      throw Error(path + ": tensor '" + key + "' of shape " + t.shapeString() + " and dtype " +
+                  dtypeName(t.dtype) + " needs " + std::to_string(t.numel() * dtypeSize(t.dtype)) +
+                  " bytes but its offsets span " + std::to_string(t.nbytes));
+    t.data = data + offsets[0];
+    if (index_.count(key)) throw Error(path + ": tensor '" + key + "' appears twice");
+    index_[key] = tensors_.size();
+    tensors_.push_back(std::move(t));
+  });
+  json.end();
 }
 
 SafetensorsFile::~SafetensorsFile() {
@@ -363,6 +375,20 @@ std::string safetensorsHeader(const std::vector<TensorOut> &tensors,
   // Pad with spaces so that the data starts 8-byte aligned, as the reference writer does.
   while ((8 + h.size()) % 8) h += ' ';
   return h;
+}
+
+std::string safetensorsBytes(const std::vector<TensorOut> &tensors,
+                             const std::map<std::string, std::string> &metadata) {
+  std::string header = safetensorsHeader(tensors, metadata), out;
+  uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(n >> (8 * i)));
+  out += header;
+  for (const TensorOut &t : tensors) {
+    size_t bytes = dtypeSize(t.dtype);
+    for (int64_t d : t.shape) bytes *= static_cast<size_t>(d);
+    out.append(static_cast<const char *>(t.data), bytes);
+  }
+  return out;
 }
 
 void writeSafetensors(const std::string &path, const std::vector<TensorOut> &tensors,

@@ -39,6 +39,8 @@ struct Tensor {
 class SafetensorsFile {
 public:
   explicit SafetensorsFile(const std::string &path);
+  // Reads a file image already in memory (not copied: it must outlive this).
+  SafetensorsFile(const void *data, size_t size, const std::string &label);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile &) = delete;
   SafetensorsFile &operator=(const SafetensorsFile &) = delete;
@@ -54,6 +56,8 @@ public:
   std::vector<float> getF32(const std::string &name, const std::vector<int64_t> &shape) const;
 
 private:
+  void parse(const uint8_t *bytes);
+
   std::string path_;
   void *map_ = nullptr;
   size_t size_ = 0;
@@ -78,5 +82,9 @@ void writeSafetensors(const std::string &path, const std::vector<TensorOut> &ten
 // The header's JSON, for tools and tests.
 std::string safetensorsHeader(const std::vector<TensorOut> &tensors,
                               const std::map<std::string, std::string> &metadata);
+
+// The whole file image (length, header, data) in memory.
+std::string safetensorsBytes(const std::vector<TensorOut> &tensors,
+                             const std::map<std::string, std::string> &metadata = {});
 
 }  // namespace cmt::rt

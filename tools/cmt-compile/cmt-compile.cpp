@@ -2,8 +2,10 @@
 //
 //   cmt-compile MODEL --target=cpu --mode=infer --batch=N -o EXE
 //
-// MODEL is a models/*.mlir file (a cmt.model) or an official checkpoint
-// (.safetensors, the configuration inferred from its tensors). Like the Toy
+// MODEL is a models/*.mlir file (a cmt.model), an official checkpoint
+// (.safetensors, the configuration inferred from its tensors) or an ONNX
+// export (.onnx; its initializers become the executable's default weights,
+// so --weights is optional there). Like the Toy
 // tutorial's driver, -emit= stops after any stage and prints it:
 //   model   the architecture (cmt.model), e.g. as inferred from a checkpoint
 //   cmt     graph-level cmt ops (func.func @forward)
@@ -16,6 +18,7 @@
 #include "cmt/Dialect/CMT/IR/CMTDialect.h"
 #include "cmt/Dialect/CMT/IR/CMTOps.h"
 #include "cmt/Import/Checkpoint.h"
+#include "cmt/Import/ONNX.h"
 #include "cmt/Pipelines/Pipelines.h"
 #include "cmt/Target/CPU/CPUTarget.h"
 #include "runtime/plan.h"
@@ -40,7 +43,8 @@
 using namespace mlir;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.mlir | checkpoint.safetensors>"),
+static cl::opt<std::string> inputPath(cl::Positional,
+                                      cl::desc("<model.mlir | checkpoint.safetensors | model.onnx>"),
                                       cl::Required);
 static cl::opt<std::string> outputPath("o", cl::desc("Output file (the executable with -emit=exe)"),
                                        cl::value_desc("path"), cl::init("-"));
@@ -70,8 +74,9 @@ int fail(const llvm::Twine &msg) {
   return 1;
 }
 
-/// The model as a module holding one cmt.model.
-OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx, std::string &error) {
+/// The model as a module holding one cmt.model (and, from ONNX, its weights).
+OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx, cmt::ImportedWeights &weights,
+                                std::string &error) {
   StringRef ext = llvm::sys::path::extension(inputPath);
   if (ext == ".safetensors") {
     OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
@@ -81,8 +86,11 @@ OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx, std::string &error) {
     return module;
   }
   if (ext == ".onnx") {
-    error = "ONNX import is not implemented yet";
-    return nullptr;
+    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
+    OpBuilder b = OpBuilder::atBlockEnd(module->getBody());
+    if (failed(cmt::importONNX(inputPath, b, weights, error)))
+      return nullptr;
+    return module;
   }
   llvm::SourceMgr sources;
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputPath, sources, &ctx);
@@ -137,6 +145,19 @@ std::optional<cmt::rt::Plan> makePlan(ModuleOp module, int64_t kernelBatch, std:
   return plan;
 }
 
+/// The imported weights as a safetensors image, in the plan's order.
+std::string serializeWeights(const cmt::rt::Plan &plan, const cmt::ImportedWeights &weights) {
+  std::vector<cmt::rt::TensorOut> tensors;
+  for (const cmt::rt::PlanArg &a : plan.args) {
+    auto it = weights.find(a.name);
+    if (it == weights.end())
+      continue;
+    tensors.push_back({a.name, it->second.isInt64 ? cmt::rt::DType::I64 : cmt::rt::DType::F32,
+                       it->second.shape, it->second.bytes.data()});
+  }
+  return cmt::rt::safetensorsBytes(tensors, {{"source", inputPath}});
+}
+
 LogicalResult runPipeline(ModuleOp module, llvm::function_ref<void(OpPassManager &)> build) {
   PassManager pm(module.getContext());
   build(pm);
@@ -173,7 +194,8 @@ int main(int argc, char **argv) {
   ctx.loadAllAvailableDialects();
 
   std::string error;
-  OwningOpRef<ModuleOp> module = loadModel(ctx, error);
+  cmt::ImportedWeights imported;
+  OwningOpRef<ModuleOp> module = loadModel(ctx, imported, error);
   if (!module)
     return fail(error);
   if (failed(verify(*module)))
@@ -205,6 +227,13 @@ int main(int argc, char **argv) {
   std::optional<cmt::rt::Plan> plan = makePlan(*module, kernelBatch, error);
   if (!plan)
     return fail(error);
+  std::string defaultWeights;
+  if (!imported.empty()) {
+    if (failed(cmt::completeImportedWeights(module->lookupSymbol<func::FuncOp>("forward"), imported,
+                                            inputPath, error)))
+      return fail(error);
+    defaultWeights = serializeWeights(*plan, imported);
+  }
 
   if (failed(runPipeline(*module, cmt::buildLinalgPipeline)))
     return fail("lowering to linalg failed");
@@ -213,7 +242,7 @@ int main(int argc, char **argv) {
 
   if (failed(runPipeline(*module, cmt::buildCPULoweringPipeline)))
     return fail("lowering to LLVM failed");
-  if (failed(cmt::addExecutableInterface(*module, "forward", plan->serialize())))
+  if (failed(cmt::addExecutableInterface(*module, "forward", plan->serialize(), defaultWeights)))
     return fail("cannot add the executable interface");
 
   cmt::CPUTargetOptions options;

@@ -4,7 +4,9 @@
 
 #include "cmt/Dialect/CMT/IR/CMTOps.h"
 #include "mlir/IR/Builders.h"
+#include <map>
 #include <string>
+#include <vector>
 
 namespace cmt {
 /// Infers a CMT configuration from the tensor names and shapes of a
@@ -15,6 +17,13 @@ namespace cmt {
 /// checked here (binding does that, by name and shape).
 mlir::FailureOr<ModelOp> importCheckpointConfig(llvm::StringRef path, mlir::OpBuilder &builder,
                                                 std::string &error);
+
+/// The same inference from tensor names and shapes alone (shared by the ONNX
+/// importer); `source` names where they come from in error messages.
+using TensorShapes = std::map<std::string, std::vector<int64_t>>;
+mlir::FailureOr<ModelOp> inferModelConfig(const TensorShapes &shapes, llvm::StringRef modelName,
+                                          llvm::StringRef source, mlir::OpBuilder &builder,
+                                          std::string &error);
 } // namespace cmt
 
 #endif

@@ -15,15 +15,22 @@ struct Unknown {
   std::string why;
 };
 
-const rt::Tensor &need(const rt::SafetensorsFile &f, const std::string &name,
-                       const std::string &purpose, size_t rank) {
-  const rt::Tensor *t = f.find(name);
-  if (!t)
+std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+const std::vector<int64_t> &need(const TensorShapes &shapes, const std::string &name,
+                                 const std::string &purpose, size_t rank) {
+  auto it = shapes.find(name);
+  if (it == shapes.end())
     throw Unknown{"tensor '" + name + "' is missing (it gives the " + purpose + ")"};
-  if (t->shape.size() != rank)
-    throw Unknown{"tensor '" + name + "' has shape " + t->shapeString() + ", expected rank " +
-                  std::to_string(rank)};
-  return *t;
+  if (it->second.size() != rank)
+    throw Unknown{"tensor '" + name + "' has shape " + shapeString(it->second) +
+                  ", expected rank " + std::to_string(rank)};
+  return it->second;
 }
 
 int64_t exactSqrt(int64_t v) {
@@ -66,10 +73,7 @@ SmallVector<double, 4> mlpRatios(ArrayRef<int64_t> dims, ArrayRef<int64_t> hidde
   return ratios;
 }
 
-std::string symbolName(const rt::SafetensorsFile &f, StringRef path) {
-  std::string raw;
-  auto it = f.metadata().find("model");
-  raw = it != f.metadata().end() ? it->second : llvm::sys::path::stem(path).str();
+std::string symbolName(StringRef raw) {
   std::string out;
   for (char c : raw)
     out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
@@ -81,20 +85,36 @@ FailureOr<ModelOp> cmt::importCheckpointConfig(StringRef path, OpBuilder &builde
                                                std::string &error) {
   try {
     rt::SafetensorsFile f(path.str());
-    const rt::Tensor &stem = need(f, "stem_conv1.weight", "stem width and input channels", 4);
-    int64_t stemChannels = stem.shape[0], inChannels = stem.shape[1];
+    TensorShapes shapes;
+    for (const rt::Tensor &t : f.tensors())
+      shapes[t.name] = t.shape;
+    auto it = f.metadata().find("model");
+    std::string name = it != f.metadata().end() ? it->second : llvm::sys::path::stem(path).str();
+    return inferModelConfig(shapes, name, path, builder, error);
+  } catch (const rt::Error &e) {
+    error = e.what();
+  }
+  return failure();
+}
+
+FailureOr<ModelOp> cmt::inferModelConfig(const TensorShapes &f, StringRef modelName,
+                                         StringRef source, OpBuilder &builder,
+                                         std::string &error) {
+  try {
+    const std::vector<int64_t> &stem = need(f, "stem_conv1.weight", "stem width and input channels", 4);
+    int64_t stemChannels = stem[0], inChannels = stem[1];
     int64_t resolution = -1;
     SmallVector<int64_t, 4> dims, depths, heads, reductions, hidden;
     for (int i = 0; i < 4; ++i) {
       std::string s(1, static_cast<char>('a' + i));
-      const rt::Tensor &proj = need(f, "patch_embed_" + s + ".proj.weight", "stage width", 4);
-      const rt::Tensor &pos = need(f, "relative_pos_" + s, "heads, tokens and kv reduction", 3);
-      dims.push_back(proj.shape[0]);
-      heads.push_back(pos.shape[0]);
-      int64_t n = pos.shape[1], m = pos.shape[2];
+      const std::vector<int64_t> &proj = need(f, "patch_embed_" + s + ".proj.weight", "stage width", 4);
+      const std::vector<int64_t> &pos = need(f, "relative_pos_" + s, "heads, tokens and kv reduction", 3);
+      dims.push_back(proj[0]);
+      heads.push_back(pos[0]);
+      int64_t n = pos[1], m = pos[2];
       int64_t side = exactSqrt(n);
       if (side <= 0 || m <= 0 || n % m != 0 || exactSqrt(n / m) <= 0)
-        throw Unknown{"tensor 'relative_pos_" + s + "' has shape " + pos.shapeString() +
+        throw Unknown{"tensor 'relative_pos_" + s + "' has shape " + shapeString(pos) +
                       ": tokens and keys must be squares, the keys dividing the tokens"};
       reductions.push_back(exactSqrt(n / m));
       int64_t res = side * (int64_t{4} << i);
@@ -105,25 +125,24 @@ FailureOr<ModelOp> cmt::importCheckpointConfig(StringRef path, OpBuilder &builde
       resolution = res;
       std::set<int64_t> blocks;
       std::string prefix = "blocks_" + s + ".";
-      for (const rt::Tensor &t : f.tensors())
-        if (t.name.rfind(prefix, 0) == 0)
-          blocks.insert(std::atoll(t.name.c_str() + prefix.size()));
+      for (const auto &[name, shape] : f)
+        if (name.rfind(prefix, 0) == 0)
+          blocks.insert(std::atoll(name.c_str() + prefix.size()));
       if (blocks.empty())
         throw Unknown{"no tensors 'blocks_" + s + ".*': the depth of stage " + s + " is unknown"};
       depths.push_back(static_cast<int64_t>(blocks.size()));
-      hidden.push_back(need(f, prefix + "0.mlp.conv1.0.weight", "IRFFN width", 4).shape[0]);
+      hidden.push_back(need(f, prefix + "0.mlp.conv1.0.weight", "IRFFN width", 4)[0]);
     }
-    int64_t fcDim = need(f, "_fc.weight", "head width (fc_dim)", 4).shape[0];
-    int64_t classes = need(f, "head.weight", "number of classes", 2).shape[0];
+    int64_t fcDim = need(f, "_fc.weight", "head width (fc_dim)", 4)[0];
+    int64_t classes = need(f, "head.weight", "number of classes", 2)[0];
     SmallVector<double, 4> ratios = mlpRatios(dims, hidden);
 
     Location loc = builder.getUnknownLoc();
     // Dropout is not stored in a checkpoint; it is the identity in inference.
-    auto model = ModelOp::create(builder, loc, symbolName(f, path), resolution, classes, fcDim,
+    auto model = ModelOp::create(builder, loc, symbolName(modelName), resolution, classes, fcDim,
                                  builder.getF64FloatAttr(0.1).getValue(), inChannels);
-    Block *body = builder.createBlock(&model.getBody());
     OpBuilder::InsertionGuard guard(builder);
-    builder.setInsertionPointToEnd(body);
+    builder.setInsertionPointToEnd(builder.createBlock(&model.getBody()));
     StemOp::create(builder, loc, stemChannels);
     for (int i = 0; i < 4; ++i)
       StageOp::create(builder, loc, dims[i], depths[i], heads[i], reductions[i],
@@ -131,9 +150,7 @@ FailureOr<ModelOp> cmt::importCheckpointConfig(StringRef path, OpBuilder &builde
     HeadOp::create(builder, loc);
     return model;
   } catch (const Unknown &u) {
-    error = "cannot infer the CMT configuration from " + path.str() + ": " + u.why;
-  } catch (const rt::Error &e) {
-    error = e.what();
+    error = "cannot infer the CMT configuration from " + source.str() + ": " + u.why;
   }
   return failure();
 }

@@ -20,7 +20,8 @@
 
 using namespace mlir;
 
-LogicalResult cmt::addExecutableInterface(ModuleOp module, StringRef kernel, StringRef plan) {
+LogicalResult cmt::addExecutableInterface(ModuleOp module, StringRef kernel, StringRef plan,
+                                          StringRef defaultWeights) {
   auto forward = module.lookupSymbol<LLVM::LLVMFuncOp>(kernel);
   if (!forward)
     return module.emitError("no LLVM function @") << kernel << " to wrap";
@@ -47,6 +48,16 @@ LogicalResult cmt::addExecutableInterface(ModuleOp module, StringRef kernel, Str
   LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(IntegerType::get(ctx, 8), text.size()),
                          /*isConstant=*/true, LLVM::Linkage::External, "cmt_plan",
                          b.getStringAttr(text));
+
+  // Alignment 64 keeps every float32 tensor of the image aligned for the kernels.
+  auto weights = LLVM::GlobalOp::create(
+      b, loc, LLVM::LLVMArrayType::get(IntegerType::get(ctx, 8), std::max<size_t>(1, defaultWeights.size())),
+      /*isConstant=*/true, LLVM::Linkage::External, "cmt_default_weights",
+      b.getStringAttr(defaultWeights.empty() ? StringRef("\0", 1) : defaultWeights));
+  weights.setAlignment(64);
+  LLVM::GlobalOp::create(b, loc, IntegerType::get(ctx, 64), /*isConstant=*/true,
+                         LLVM::Linkage::External, "cmt_default_weights_size",
+                         b.getI64IntegerAttr(static_cast<int64_t>(defaultWeights.size())));
 
   auto entry = LLVM::LLVMFuncOp::create(
       b, loc, "cmt_forward_packed",

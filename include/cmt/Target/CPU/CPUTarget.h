@@ -15,10 +15,13 @@ struct CPUTargetOptions {
 };
 
 /// Adds the executable's ABI to a module lowered to the LLVM dialect: the
-/// text plan as the constant `cmt_plan`, and `cmt_forward_packed(void **)`,
-/// which calls `kernel` with one pointer per argument.
+/// text plan as the constant `cmt_plan`, default weights (a safetensors image,
+/// possibly empty) as `cmt_default_weights` and `cmt_default_weights_size`, and
+/// `cmt_forward_packed(void **)`, which calls `kernel` with one pointer per
+/// argument.
 mlir::LogicalResult addExecutableInterface(mlir::ModuleOp module, llvm::StringRef kernel,
-                                           llvm::StringRef plan);
+                                           llvm::StringRef plan,
+                                           llvm::StringRef defaultWeights = "");
 
 /// Translates to LLVM IR and optimises it (-O3) for the chosen CPU; writes the
 /// IR as text when `objectPath` is empty, else an object file.
