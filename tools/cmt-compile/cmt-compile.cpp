@@ -21,6 +21,7 @@
 #include "cmt/Import/ONNX.h"
 #include "cmt/Pipelines/Pipelines.h"
 #include "cmt/Target/CPU/CPUTarget.h"
+#include "cmt/Target/ONNX/ONNXExport.h"
 #include "runtime/plan.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -56,6 +57,12 @@ static cl::opt<bool> activations("activations",
                                  cl::init(false));
 static cl::opt<std::string> cpu("cpu", cl::desc("CPU to compile for: host or an LLVM CPU name"),
                                 cl::init("host"));
+static cl::opt<std::string> exportOnnx(
+    "export-onnx", cl::desc("Write the model with its weights as ONNX (opset 17) and stop"),
+    cl::value_desc("OUT.onnx"), cl::init(""));
+static cl::opt<std::string> weightsPath(
+    "weights", cl::desc("Weights for --export-onnx (default: the checkpoint or ONNX input itself)"),
+    cl::value_desc("W.safetensors"), cl::init(""));
 static cl::opt<std::string> runtimeDir("runtime-dir", cl::desc("Where libcmt_runtime*.a are"),
                                        cl::init(""));
 enum class Emit { Model, CMT, Linalg, LLVM, Obj, Exe };
@@ -158,6 +165,48 @@ std::string serializeWeights(const cmt::rt::Plan &plan, const cmt::ImportedWeigh
   return cmt::rt::safetensorsBytes(tensors, {{"source", inputPath}});
 }
 
+/// --export-onnx: the graph with weights from --weights, the checkpoint given
+/// as the model, or the ONNX file's own initializers.
+int exportToONNX(ModuleOp module, const cmt::ImportedWeights &imported) {
+  std::string source = weightsPath;
+  if (source.empty() && llvm::sys::path::extension(inputPath) == ".safetensors")
+    source = inputPath;
+  std::unique_ptr<cmt::rt::SafetensorsFile> ckpt;
+  if (!source.empty()) {
+    try {
+      ckpt = std::make_unique<cmt::rt::SafetensorsFile>(source);
+    } catch (const cmt::rt::Error &e) {
+      return fail(e.what());
+    }
+  } else if (imported.empty()) {
+    return fail("--export-onnx needs weights: pass --weights W.safetensors");
+  }
+  std::string problem;
+  auto lookup = [&](const std::string &name, const std::vector<int64_t> &shape,
+                    std::string &bytes) -> bool {
+    if (ckpt) {
+      try {
+        std::vector<float> data = ckpt->getF32(name, shape);
+        bytes.assign(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(float));
+        return true;
+      } catch (const cmt::rt::Error &e) {
+        problem = e.what();
+        return false;
+      }
+    }
+    auto it = imported.find(name);
+    if (it == imported.end() || it->second.shape != shape)
+      return false;
+    bytes.assign(it->second.bytes.begin(), it->second.bytes.end());
+    return true;
+  };
+  std::string error;
+  if (failed(cmt::exportONNX(module.lookupSymbol<func::FuncOp>("forward"), lookup, exportOnnx, error)))
+    return fail(error + (problem.empty() ? "" : " (" + problem + ")"));
+  llvm::outs() << "wrote " << exportOnnx << "\n";
+  return 0;
+}
+
 LogicalResult runPipeline(ModuleOp module, llvm::function_ref<void(OpPassManager &)> build) {
   PassManager pm(module.getContext());
   build(pm);
@@ -183,7 +232,7 @@ int main(int argc, char **argv) {
     return fail("--mode=" + mode + " is not supported yet (infer is)");
   if (batch <= 0)
     return fail("--batch must be positive");
-  if ((emit == Emit::Obj || emit == Emit::Exe) && outputPath == "-")
+  if ((emit == Emit::Obj || emit == Emit::Exe) && outputPath == "-" && exportOnnx.empty())
     return fail("-o is required for -emit=obj and -emit=exe");
 
   DialectRegistry registry;
@@ -223,6 +272,8 @@ int main(int argc, char **argv) {
     return fail("expansion failed");
   if (emit == Emit::CMT)
     return write([&](raw_ostream &os) { module->print(os); });
+  if (!exportOnnx.empty())
+    return exportToONNX(*module, imported);
 
   std::optional<cmt::rt::Plan> plan = makePlan(*module, kernelBatch, error);
   if (!plan)
