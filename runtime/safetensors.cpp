@@ -272,8 +272,12 @@ void SafetensorsFile::parse(const uint8_t *bytes) {
           if (name == d.name) { t.dtype = d.type; haveDtype = true; }
         if (!haveDtype) throw Error(path + ": tensor '" + key + "' has unknown dtype '" + name + "'");
       } else if (field == "shape") {
+        // Bounded so that the element count cannot overflow below.
+        uint64_t count = 1;
         for (uint64_t d : json.intArray()) {
-          if (d > (1ull << 40)) throw Error(path + ": tensor '" + key + "' has an absurd dimension " + std::to_string(d));
+          if (d > 0 && count > (1ull << 40) / d)
+            throw Error(path + ": tensor '" + key + "' has an absurd shape (more than 2^40 elements)");
+          count *= d;
           t.shape.push_back(static_cast<int64_t>(d));
         }
         haveShape = true;

@@ -175,3 +175,9 @@ TEST(SafetensorsGolden, ReadsMicroWeightsAndIO) {
   EXPECT_EQ(logits.size(), 40u);
   EXPECT_EQ(io.get("labels").dtype, DType::I64);
 }
+
+TEST(SafetensorsErrors, OverflowingShape) {
+  std::string p = tempPath("overflow.safetensors");
+  writeRaw(p, R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}})", "");
+  expectError(p, "absurd shape");
+}

@@ -3,6 +3,7 @@
 #define CMT_IMPORT_ONNX_H
 
 #include "cmt/Dialect/CMT/IR/CMTOps.h"
+#include "cmt/Import/ONNXWeights.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include <map>
@@ -10,22 +11,11 @@
 #include <vector>
 
 namespace cmt {
-/// A weight recovered from an ONNX file, under its official PyTorch name.
-struct ImportedTensor {
-  std::vector<int64_t> shape;
-  bool isInt64 = false;
-  std::vector<char> bytes; // little-endian float32 (or int64)
-};
-using ImportedWeights = std::map<std::string, ImportedTensor>;
-
 /// Reads an ONNX export of CMT (torch.onnx.export of the authors' code, opsets
-/// 13-17): checks that every node is one such an export holds, recovers the
-/// official name of every initializer from the exporter's module scopes
-/// (linear weights transposed back; convolutions the exporter folded batch
-/// norm into get an identity batch norm), infers the configuration from the
-/// recovered shapes and builds the `cmt.model` at the builder's insertion
-/// point, so that the model compiles exactly as a native one. Errors name the
-/// node, its op type and its position.
+/// 13-17): recovers its weights by official name (recoverONNXWeights), infers
+/// the configuration from their shapes and builds the `cmt.model` at the
+/// builder's insertion point, so that the model compiles exactly as a native
+/// one.
 mlir::FailureOr<ModelOp> importONNX(llvm::StringRef path, mlir::OpBuilder &builder,
                                     ImportedWeights &weights, std::string &error);
 

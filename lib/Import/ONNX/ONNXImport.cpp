@@ -1,235 +1,55 @@
 //===- ONNXImport.cpp - CMT from an ONNX export ------------------*- C++ -*-===//
 //
-// torch.onnx.export keeps most parameters under their state-dict names and
-// names every node after the module scope it came from ("/blocks_a.0/attn/q/
-// MatMul"). Linear weights become anonymous, transposed MatMul initializers,
-// and in evaluation mode the exporter folds a batch norm that directly follows
-// a convolution into it (attn.sr, mlp.conv2, _fc). The importer undoes both and
-// then builds the model from the recovered shapes like a checkpoint, so that
-// an imported network is compiled by exactly the native path.
+// The weights recovered by recoverONNXWeights give the configuration like a
+// checkpoint's tensors do, so that an imported network is compiled by exactly
+// the native path.
 //
 //===----------------------------------------------------------------------===//
 #include "cmt/Import/ONNX.h"
 #include "cmt/Import/Checkpoint.h"
 
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
-#include <cstring>
-#include <fstream>
-#include <set>
-#include <sstream>
-
-#include "onnx/onnx_pb.h"
 
 using namespace mlir;
 using namespace cmt;
 
-namespace {
-struct ImportError {
-  std::string why;
-};
-
-/// Op types an export of CMT consists of: the network's own ops and the
-/// exporter's shape arithmetic around reshapes.
-const std::set<std::string> kSupportedOps = {
-    "Conv", "BatchNormalization", "LayerNormalization", "MatMul", "Gemm", "Add", "Sub", "Mul",
-    "Div", "Erf", "Sigmoid", "Softmax", "GlobalAveragePool", "ReduceMean", "Flatten", "Sqrt",
-    "Pow", "Reshape", "Transpose", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice",
-    "Cast", "Constant", "ConstantOfShape", "Identity", "Dropout", "Expand", "Range", "Equal",
-    "Where"};
-
-std::string describe(const onnx::NodeProto &node, int index) {
-  return "node " + std::to_string(index) + " '" + node.name() + "' (op type " + node.op_type() + ")";
-}
-
-/// "/blocks_a.0/attn/sr/sr.0/Conv" -> "blocks_a.0.attn.sr.0": the exporter
-/// spells a Sequential's child as "<parent>.<index>" after the parent's scope.
-std::string modulePath(const std::string &nodeName) {
-  std::vector<std::string> parts;
-  std::stringstream ss(nodeName);
-  for (std::string part; std::getline(ss, part, '/');)
-    if (!part.empty())
-      parts.push_back(part);
-  if (!parts.empty())
-    parts.pop_back(); // the op's own name
-  std::vector<std::string> path;
-  for (const std::string &p : parts) {
-    if (!path.empty() && p.rfind(path.back() + ".", 0) == 0)
-      path.back() = p;
-    else
-      path.push_back(p);
-  }
-  std::string out;
-  for (const std::string &p : path)
-    out += (out.empty() ? "" : ".") + p;
-  return out;
-}
-
-ImportedTensor toTensor(const onnx::TensorProto &t) {
-  ImportedTensor out;
-  out.shape.assign(t.dims().begin(), t.dims().end());
-  int64_t n = 1;
-  for (int64_t d : out.shape)
-    n *= d;
-  if (t.data_type() == onnx::TensorProto::FLOAT) {
-    out.bytes.resize(static_cast<size_t>(n) * 4);
-    if (t.has_raw_data()) {
-      if (t.raw_data().size() != out.bytes.size())
-        throw ImportError{"initializer '" + t.name() + "' holds " + std::to_string(t.raw_data().size()) +
-                          " bytes for " + std::to_string(n) + " floats"};
-      std::memcpy(out.bytes.data(), t.raw_data().data(), out.bytes.size());
-    } else {
-      if (t.float_data_size() != n)
-        throw ImportError{"initializer '" + t.name() + "' holds " + std::to_string(t.float_data_size()) +
-                          " floats, its shape needs " + std::to_string(n)};
-      std::memcpy(out.bytes.data(), t.float_data().data(), out.bytes.size());
-    }
-    return out;
-  }
-  throw ImportError{"initializer '" + t.name() + "' has ONNX data type " +
-                    std::to_string(t.data_type()) + ", only float32 weights are supported"};
-}
-
-ImportedTensor transposed2D(const ImportedTensor &t) {
-  ImportedTensor out;
-  int64_t rows = t.shape[0], cols = t.shape[1];
-  out.shape = {cols, rows};
-  out.bytes.resize(t.bytes.size());
-  const float *src = reinterpret_cast<const float *>(t.bytes.data());
-  float *dst = reinterpret_cast<float *>(out.bytes.data());
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j)
-      dst[j * rows + i] = src[i * cols + j];
-  return out;
-}
-
-ImportedTensor filled(int64_t channels, float value) {
-  ImportedTensor t;
-  t.shape = {channels};
-  t.bytes.resize(static_cast<size_t>(channels) * 4);
-  float *p = reinterpret_cast<float *>(t.bytes.data());
-  std::fill(p, p + channels, value);
-  return t;
-}
-
-bool isOfficial(const std::string &name) { return name.rfind("onnx::", 0) != 0 && name.find('/') == std::string::npos; }
-
-/// The batch norm a folded convolution swallowed: Sequential(conv, bn) gives
-/// "x.0" -> "x.1"; the head's `_fc` is followed by `_bn`.
-std::string foldedBatchNorm(const std::string &conv) {
-  if (conv == "_fc")
-    return "_bn";
-  if (conv.size() > 2 && conv.compare(conv.size() - 2, 2, ".0") == 0)
-    return conv.substr(0, conv.size() - 2) + ".1";
-  return "";
-}
-} // namespace
-
 FailureOr<ModelOp> cmt::importONNX(StringRef path, OpBuilder &builder, ImportedWeights &weights,
                                    std::string &error) {
-  try {
-    std::ifstream in(path.str(), std::ios::binary);
-    if (!in)
-      throw ImportError{"cannot open: " + std::string(std::strerror(errno))};
-    onnx::ModelProto model;
-    if (!model.ParseFromIstream(&in))
-      throw ImportError{"not an ONNX model (the protobuf does not parse)"};
-    const onnx::GraphProto &graph = model.graph();
-    for (const auto &opset : model.opset_import())
-      if ((opset.domain().empty() || opset.domain() == "ai.onnx") &&
-          (opset.version() < 13 || opset.version() > 17))
-        throw ImportError{"opset " + std::to_string(opset.version()) +
-                          " is not supported (exports of opset 13 to 17 are)"};
-
-    std::map<std::string, const onnx::TensorProto *> initializers;
-    for (const auto &t : graph.initializer())
-      initializers[t.name()] = &t;
-    for (const auto &t : graph.initializer())
-      if (isOfficial(t.name()))
-        weights[t.name()] = toTensor(t);
-
-    std::set<std::string> consumedByBatchNorm;
-    for (const auto &node : graph.node())
-      if (node.op_type() == "BatchNormalization" && node.input_size() > 0)
-        consumedByBatchNorm.insert(node.input(0));
-
-    std::map<std::string, int64_t> foldedChannels; // batch norm name -> channels
-    for (int i = 0; i < graph.node_size(); ++i) {
-      const onnx::NodeProto &node = graph.node(i);
-      if (!kSupportedOps.count(node.op_type()))
-        throw ImportError{describe(node, i) + " cannot be imported: it is not part of a CMT export"};
-      bool conv = node.op_type() == "Conv", matmul = node.op_type() == "MatMul",
-           gemm = node.op_type() == "Gemm";
-      if (!conv && !matmul && !gemm)
-        continue;
-      // Parameters of this node that are initializers with anonymous names.
-      auto anonymous = [&](int input) -> const onnx::TensorProto * {
-        if (node.input_size() <= input)
-          return nullptr;
-        auto it = initializers.find(node.input(input));
-        return it != initializers.end() && !isOfficial(it->first) ? it->second : nullptr;
-      };
-      const onnx::TensorProto *w = anonymous(1), *b = anonymous(2);
-      if (!w && !b)
-        continue;
-      std::string module = modulePath(node.name());
-      if (module.empty())
-        throw ImportError{describe(node, i) + ": its weights have no official names and the node " +
-                          "no module scope to recover them from"};
-      if (w) {
-        ImportedTensor t = toTensor(*w);
-        if (matmul && t.shape.size() == 2)
-          t = transposed2D(t); // x @ W^T was exported as x @ (W^T)
-        bool transB = false;
-        for (const auto &a : node.attribute())
-          if (a.name() == "transB")
-            transB = a.i() != 0;
-        if (gemm && !transB && t.shape.size() == 2)
-          t = transposed2D(t);
-        weights[module + ".weight"] = std::move(t);
-      }
-      if (b)
-        weights[module + ".bias"] = toTensor(*b);
-      std::string bn = conv ? foldedBatchNorm(module) : "";
-      if (!bn.empty() && node.output_size() == 1 && !consumedByBatchNorm.count(node.output(0)))
-        foldedChannels[bn] = weights[module + ".weight"].shape[0];
-    }
-    // The folded batch norms become identities: their scale and shift already
-    // live in the convolution. (1 - eps) + eps is 1 in float32 to rounding.
-    for (const auto &[bn, channels] : foldedChannels) {
-      weights[bn + ".weight"] = filled(channels, 1.f);
-      weights[bn + ".bias"] = filled(channels, 0.f);
-      weights[bn + ".running_mean"] = filled(channels, 0.f);
-      weights[bn + ".running_var"] = filled(channels, 1.f - 1e-5f);
-    }
-
-    TensorShapes shapes;
-    for (const auto &[name, t] : weights)
-      shapes[name] = t.shape;
-    std::string name = graph.name().empty() ? llvm::sys::path::stem(path).str() : graph.name();
-    if (name == "main_graph" || name == "torch_jit")
-      name = llvm::sys::path::stem(path).str();
-    FailureOr<ModelOp> result = inferModelConfig(shapes, name, path, builder, error);
-    if (failed(result))
-      return failure();
-
-    // The graph's input, where static, must agree with the inferred model.
-    if (graph.input_size() > 0 && graph.input(0).type().tensor_type().shape().dim_size() == 4) {
-      const auto &dims = graph.input(0).type().tensor_type().shape().dim();
-      int64_t expect[4] = {0, static_cast<int64_t>(result->getInChannels()), result->getResolution(),
-                           result->getResolution()};
-      for (int d = 1; d < 4; ++d)
-        if (dims[d].has_dim_value() && dims[d].dim_value() != expect[d]) {
-          result->erase();
-          throw ImportError{"input '" + graph.input(0).name() + "' has dimension " + std::to_string(d) +
-                            " = " + std::to_string(dims[d].dim_value()) + ", the weights imply " +
-                            std::to_string(expect[d])};
-        }
-    }
-    return result;
-  } catch (const ImportError &e) {
-    error = path.str() + ": " + e.why;
+  auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  if (!file) {
+    error = path.str() + ": cannot open: " + file.getError().message();
+    return failure();
   }
-  return failure();
+  ONNXGraphInfo info;
+  if (!recoverONNXWeights((*file)->getBufferStart(), (*file)->getBufferSize(), path.str(), weights,
+                          info, error))
+    return failure();
+
+  TensorShapes shapes;
+  for (const auto &[name, t] : weights)
+    shapes[name] = t.shape;
+  std::string name = info.name;
+  if (name.empty() || name == "main_graph" || name == "torch_jit")
+    name = llvm::sys::path::stem(path).str();
+  FailureOr<ModelOp> model = inferModelConfig(shapes, name, path, builder, error);
+  if (failed(model))
+    return failure();
+
+  // The graph's input, where static, must agree with the inferred model.
+  if (info.inputDims.size() == 4) {
+    int64_t expect[4] = {-1, static_cast<int64_t>(model->getInChannels()), model->getResolution(),
+                         model->getResolution()};
+    for (int d = 1; d < 4; ++d)
+      if (info.inputDims[d] >= 0 && info.inputDims[d] != expect[d]) {
+        error = path.str() + ": input '" + info.inputName + "' has dimension " + std::to_string(d) +
+                " = " + std::to_string(info.inputDims[d]) + ", the weights imply " +
+                std::to_string(expect[d]);
+        model->erase();
+        return failure();
+      }
+  }
+  return model;
 }
 
 LogicalResult cmt::completeImportedWeights(func::FuncOp forward, ImportedWeights &weights,
