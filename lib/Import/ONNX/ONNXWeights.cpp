@@ -107,7 +107,18 @@ ImportedTensor filled(int64_t channels, float value) {
   return t;
 }
 
-bool isOfficial(const std::string &name) { return name.rfind("onnx::", 0) != 0 && name.find('/') == std::string::npos; }
+/// Whether an initializer carries a CMT state-dict name (exporters call the
+/// others "onnx::MatMul_1338", or just "1338").
+bool isOfficial(const std::string &name) {
+  static const char *kRoots[] = {"stem_", "patch_embed_", "relative_pos_", "blocks_", "_fc.", "_bn.",
+                                 "head."};
+  if (name.find('/') != std::string::npos || name.find("::") != std::string::npos)
+    return false;
+  for (const char *root : kRoots)
+    if (name.rfind(root, 0) == 0)
+      return true;
+  return false;
+}
 
 /// The batch norm a folded convolution swallowed: Sequential(conv, bn) gives
 /// "x.0" -> "x.1"; the head's `_fc` is followed by `_bn`.
@@ -151,6 +162,78 @@ bool cmt::recoverONNXWeights(const void *data, size_t size, const std::string &s
         consumedByBatchNorm.insert(node.input(0));
 
     std::map<std::string, int64_t> foldedChannels; // batch norm name -> channels
+    // Names a node's anonymous parameters after `module`.
+    auto place = [&](const onnx::NodeProto &node, const std::string &module,
+                     const onnx::TensorProto *w, const onnx::TensorProto *b) {
+      bool conv = node.op_type() == "Conv", matmul = node.op_type() == "MatMul",
+           gemm = node.op_type() == "Gemm";
+      if (w) {
+        ImportedTensor t = toTensor(*w);
+        if (matmul && t.shape.size() == 2)
+          t = transposed2D(t); // x @ W^T was exported as x @ (W^T)
+        bool transB = false;
+        for (const auto &a : node.attribute())
+          if (a.name() == "transB")
+            transB = a.i() != 0;
+        if (gemm && !transB && t.shape.size() == 2)
+          t = transposed2D(t);
+        weights[module + ".weight"] = std::move(t);
+      }
+      if (b)
+        weights[module + ".bias"] = toTensor(*b);
+      std::string bn = conv ? foldedBatchNorm(module) : "";
+      if (!bn.empty() && node.output_size() == 1 && !consumedByBatchNorm.count(node.output(0)) &&
+          weights[module + ".weight"].shape.size() == 4)
+        foldedChannels[bn] = weights[module + ".weight"].shape[0];
+    };
+    struct Unscoped {
+      int index;
+      const onnx::NodeProto *node;
+      const onnx::TensorProto *w, *b;
+    };
+    std::vector<Unscoped> unscoped;
+    // Exporters before torch 1.13 name nodes "MatMul_12", without scopes: the
+    // anonymous parameters are then assigned in execution order, which the
+    // official tensors (depths, reductions) determine.
+    auto placeByOrder = [&](const std::vector<Unscoped> &nodes) {
+      std::vector<std::pair<bool, std::string>> expected; // (is a convolution, module)
+      for (int st = 0; st < 4; ++st) {
+        std::string s(1, static_cast<char>('a' + st));
+        auto pos = weights.find("relative_pos_" + s);
+        int64_t r = 1;
+        if (pos != weights.end() && pos->second.shape.size() == 3 && pos->second.shape[2] > 0)
+          while (r * r * pos->second.shape[2] < pos->second.shape[1]) ++r;
+        std::set<int64_t> blocks;
+        std::string prefix = "blocks_" + s + ".";
+        for (const auto &[name, t] : weights)
+          if (name.rfind(prefix, 0) == 0)
+            blocks.insert(std::atoll(name.c_str() + prefix.size()));
+        for (int64_t j : blocks) {
+          std::string p = prefix + std::to_string(j) + ".";
+          expected.push_back({false, p + "attn.q"});
+          if (r > 1)
+            expected.push_back({true, p + "attn.sr.0"});
+          for (const char *m : {"attn.k", "attn.v", "attn.proj"})
+            expected.push_back({false, p + m});
+          expected.push_back({true, p + "mlp.conv2.0"});
+        }
+      }
+      expected.push_back({true, "_fc"});
+      expected.push_back({false, "head"});
+      size_t next = 0;
+      for (const Unscoped &u : nodes) {
+        bool conv = u.node->op_type() == "Conv";
+        // Skip modules the export named officially.
+        while (next < expected.size() &&
+               (weights.count(expected[next].second + ".weight") || expected[next].first != conv))
+          ++next;
+        if (next == expected.size())
+          throw ImportError{describe(*u.node, u.index) + ": its weights have no official names, " +
+                            "the node no module scope, and it does not fit the CMT structure " +
+                            "that the named weights describe"};
+        place(*u.node, expected[next++].second, u.w, u.b);
+      }
+    };
     for (int i = 0; i < graph.node_size(); ++i) {
       const onnx::NodeProto &node = graph.node(i);
       if (!kSupportedOps.count(node.op_type()))
@@ -171,26 +254,12 @@ bool cmt::recoverONNXWeights(const void *data, size_t size, const std::string &s
         continue;
       std::string module = modulePath(node.name());
       if (module.empty())
-        throw ImportError{describe(node, i) + ": its weights have no official names and the node " +
-                          "no module scope to recover them from"};
-      if (w) {
-        ImportedTensor t = toTensor(*w);
-        if (matmul && t.shape.size() == 2)
-          t = transposed2D(t); // x @ W^T was exported as x @ (W^T)
-        bool transB = false;
-        for (const auto &a : node.attribute())
-          if (a.name() == "transB")
-            transB = a.i() != 0;
-        if (gemm && !transB && t.shape.size() == 2)
-          t = transposed2D(t);
-        weights[module + ".weight"] = std::move(t);
-      }
-      if (b)
-        weights[module + ".bias"] = toTensor(*b);
-      std::string bn = conv ? foldedBatchNorm(module) : "";
-      if (!bn.empty() && node.output_size() == 1 && !consumedByBatchNorm.count(node.output(0)))
-        foldedChannels[bn] = weights[module + ".weight"].shape[0];
+        unscoped.push_back({i, &node, w, b});
+      else
+        place(node, module, w, b);
     }
+    if (!unscoped.empty())
+      placeByOrder(unscoped);
     // The folded batch norms become identities: their scale and shift already
     // live in the convolution. (1 - eps) + eps is 1 in float32 to rounding.
     for (const auto &[bn, channels] : foldedChannels) {
