@@ -17,6 +17,16 @@ namespace cmt {
 /// checked here (binding does that, by name and shape).
 mlir::FailureOr<ModelOp> importCheckpointConfig(llvm::StringRef path, mlir::OpBuilder &builder,
                                                 std::string &error);
+namespace rt {
+class SafetensorsFile;
+}
+/// The same from an open file or a file image already in memory; `path`
+/// names it in errors.
+mlir::FailureOr<ModelOp> importCheckpointConfig(const rt::SafetensorsFile &file,
+                                                llvm::StringRef path, mlir::OpBuilder &builder,
+                                                std::string &error);
+mlir::FailureOr<ModelOp> importCheckpointConfig(const void *data, size_t size, llvm::StringRef path,
+                                                mlir::OpBuilder &builder, std::string &error);
 
 /// The same inference from tensor names and shapes alone (shared by the ONNX
 /// importer); `source` names where they come from in error messages.

@@ -6,6 +6,7 @@
 #include "cmt/Import/ONNXWeights.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include <map>
 #include <string>
 #include <vector>
@@ -18,6 +19,10 @@ namespace cmt {
 /// one.
 mlir::FailureOr<ModelOp> importONNX(llvm::StringRef path, mlir::OpBuilder &builder,
                                     ImportedWeights &weights, std::string &error);
+/// The same from a file already in memory; `path` names it in errors.
+mlir::FailureOr<ModelOp> importONNX(const llvm::MemoryBuffer &file, llvm::StringRef path,
+                                    mlir::OpBuilder &builder, ImportedWeights &weights,
+                                    std::string &error);
 
 /// Completes `weights` for `forward` (BN counters the export drops are zero)
 /// and checks every argument's name and shape; an error lists what is missing.

@@ -85,16 +85,34 @@ FailureOr<ModelOp> cmt::importCheckpointConfig(StringRef path, OpBuilder &builde
                                                std::string &error) {
   try {
     rt::SafetensorsFile f(path.str());
+    return importCheckpointConfig(f, path, builder, error);
+  } catch (const rt::Error &e) {
+    error = e.what();
+  }
+  return failure();
+}
+
+FailureOr<ModelOp> cmt::importCheckpointConfig(const void *data, size_t size, StringRef path,
+                                               OpBuilder &builder, std::string &error) {
+  try {
+    rt::SafetensorsFile f(data, size, path.str());
+    return importCheckpointConfig(f, path, builder, error);
+  } catch (const rt::Error &e) {
+    error = e.what();
+  }
+  return failure();
+}
+
+FailureOr<ModelOp> cmt::importCheckpointConfig(const rt::SafetensorsFile &f, StringRef path,
+                                               OpBuilder &builder, std::string &error) {
+  {
     TensorShapes shapes;
     for (const rt::Tensor &t : f.tensors())
       shapes[t.name] = t.shape;
     auto it = f.metadata().find("model");
     std::string name = it != f.metadata().end() ? it->second : llvm::sys::path::stem(path).str();
     return inferModelConfig(shapes, name, path, builder, error);
-  } catch (const rt::Error &e) {
-    error = e.what();
   }
-  return failure();
 }
 
 FailureOr<ModelOp> cmt::inferModelConfig(const TensorShapes &f, StringRef modelName,

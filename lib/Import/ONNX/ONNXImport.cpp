@@ -21,9 +21,15 @@ FailureOr<ModelOp> cmt::importONNX(StringRef path, OpBuilder &builder, ImportedW
     error = path.str() + ": cannot open: " + file.getError().message();
     return failure();
   }
+  return importONNX(**file, path, builder, weights, error);
+}
+
+FailureOr<ModelOp> cmt::importONNX(const llvm::MemoryBuffer &file, StringRef path,
+                                   OpBuilder &builder, ImportedWeights &weights,
+                                   std::string &error) {
   ONNXGraphInfo info;
-  if (!recoverONNXWeights((*file)->getBufferStart(), (*file)->getBufferSize(), path.str(), weights,
-                          info, error))
+  if (!recoverONNXWeights(file.getBufferStart(), file.getBufferSize(), path.str(), weights, info,
+                          error))
     return failure();
 
   TensorShapes shapes;
