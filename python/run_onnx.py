@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Evaluates an ONNX graph node by node with PyTorch: an independent check of
 what --export-onnx writes where onnxruntime is not installed (it is not in
-Debian). Supports the standard ops a CMT graph uses.
+Debian). Supports the standard ops a CMT graph uses. With --onnxruntime (on a
+machine that has it, such as the GPU machine) onnxruntime runs the graph instead.
 
-  run_onnx.py MODEL.onnx INPUT.safetensors:NAME OUT.safetensors
+  run_onnx.py MODEL.onnx INPUT.safetensors:NAME OUT.safetensors [--onnxruntime]
 """
 import math
 import os
@@ -71,6 +72,14 @@ def main():
     model_path, spec, out = sys.argv[1:4]
     path, name = spec.rsplit(":", 1)
     x = load_safetensors(path)[0][name].double()
+    if "--onnxruntime" in sys.argv[4:]:
+        import onnxruntime  # noqa: E402 (only where installed)
+        session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        values = session.run(names, {session.get_inputs()[0].name: x.float().numpy()})
+        save_safetensors(out, {k: torch.from_numpy(v) for k, v in zip(names, values)})
+        print(f"wrote {out} (onnxruntime {onnxruntime.__version__})")
+        return
     model = onnx.load(model_path)
     for t in model.graph.initializer:  # evaluate in float64, like the golden data
         if t.data_type == onnx.TensorProto.FLOAT:
