@@ -76,3 +76,12 @@ func.func @token_ops(%x: tensor<2x8x4x4xf32>, %w: tensor<8x8xf32>, %b: tensor<8x
   %i = cmt.tokens_to_image %o height = 4 width = 4 : tensor<2x16x8xf32> -> tensor<2x8x4x4xf32>
   return %i : tensor<2x8x4x4xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @loss
+// CHECK: cmt.cross_entropy %{{.*}}, %{{.*}} label_smoothing = 1.000000e-01 : tensor<4x10xf32>, tensor<4xi64>
+func.func @loss(%l: tensor<4x10xf32>, %y: tensor<4xi64>) -> tensor<f32> {
+  %0 = cmt.cross_entropy %l, %y label_smoothing = 0.1 : tensor<4x10xf32>, tensor<4xi64>
+  return %0 : tensor<f32>
+}

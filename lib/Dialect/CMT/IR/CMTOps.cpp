@@ -296,6 +296,23 @@ LogicalResult TokensToImageOp::inferReturnTypes(MLIRContext *, std::optional<Loc
   return success();
 }
 
+LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                               Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  ShapeChecker c{loc, CrossEntropyOp::getOperationName()};
+  auto logits = c.tensor(adaptor.getLogits().getType(), "logits", 2);
+  auto labels = dyn_cast<RankedTensorType>(adaptor.getLabels().getType());
+  if (failed(logits))
+    return failure();
+  if (!labels || labels.getRank() != 1 || labels.getDimSize(0) != logits->getDimSize(0))
+    return c.fail("labels must be (" + Twine(logits->getDimSize(0)) + ") like the batch of the logits");
+  double s = adaptor.getLabelSmoothing().convertToDouble();
+  if (!(s >= 0.0 && s <= 1.0))
+    return emitOptionalError(loc, "'", CrossEntropyOp::getOperationName(),
+                             "' op label_smoothing must be in [0, 1], got ", s);
+  results.push_back(RankedTensorType::get({}, logits->getElementType()));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Graph level: folds
 //===----------------------------------------------------------------------===//

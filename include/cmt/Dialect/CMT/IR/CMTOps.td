@@ -321,4 +321,24 @@ def CMT_TokensToImageOp : CMT_GraphOp<"tokens_to_image"> {
   let hasFolder = 1;
 }
 
+def CMT_CrossEntropyOp : CMT_GraphOp<"cross_entropy"> {
+  let summary = "Softmax cross-entropy with label smoothing, averaged over the batch";
+  let description = [{
+    PyTorch's `cross_entropy(logits, labels, label_smoothing=s)` with mean
+    reduction: per image `(1 - s) * -log p[label] + s * mean_c(-log p[c])`,
+    with `p = softmax(logits)`; the result is a scalar.
+
+    ```mlir
+    %loss = cmt.cross_entropy %logits, %labels label_smoothing = 1.000000e-01
+        : tensor<4x10xf32>, tensor<4xi64>
+    ```
+  }];
+  let arguments = (ins CMT_FloatTensor:$logits, RankedTensorOf<[I64]>:$labels,
+                       F64Attr:$label_smoothing);
+  let results = (outs CMT_FloatTensor:$loss);
+  let assemblyFormat = [{
+    $logits `,` $labels `label_smoothing` `=` $label_smoothing attr-dict `:` type($logits) `,` type($labels)
+  }];
+}
+
 #endif // CMT_OPS_TD
