@@ -3,8 +3,8 @@
 
   compare.py OURS.safetensors GOLDEN.safetensors [--names logits=logits_eval act/stem ...] [--tol 1e-4]
 
-Each name is OURS_NAME or OURS_NAME=REF_NAME; without --names, every tensor
-present in both files. Prints one line per tensor and exits 1 if any error
+Each name is OURS_NAME or OURS_NAME=REF_NAME; without --names, every tensor of
+ours whose name, after --ref-prefix, is in the golden file. Prints one line per tensor and exits 1 if any error
 exceeds the tolerance (or a tensor is missing or mis-shaped).
 """
 import argparse
@@ -23,11 +23,12 @@ def main():
     ap.add_argument("golden")
     ap.add_argument("--names", nargs="*")
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--ref-prefix", default="", help="golden name = prefix + our name (without --names)")
     args = ap.parse_args()
     ours, _ = load_safetensors(args.ours)
     ref, _ = load_safetensors(args.golden)
     pairs = [n.split("=", 1) if "=" in n else (n, n) for n in args.names] if args.names else \
-        [(n, n) for n in ours if n in ref]
+        [(n, args.ref_prefix + n) for n in ours if args.ref_prefix + n in ref]
     if not pairs:
         print("no tensors to compare")
         return 1
@@ -38,6 +39,8 @@ def main():
             bad += 1
             continue
         x, y = ours[a].double().numpy(), ref[b].double().numpy()
+        if x.size == 1 and y.size == 1:  # a scalar saved as () or (1,)
+            x = x.reshape(y.shape)
         if x.shape != y.shape:
             print(f"{a}: shape {x.shape} != golden {b} {y.shape}")
             bad += 1

@@ -30,7 +30,7 @@ using namespace cmt::rt;
 
 namespace {
 struct Options {
-  std::string weights, output;
+  std::string weights, output, data;
   std::vector<std::string> inputs;
   bool benchmark = false;
   int iterations = 0, threads = 0, top = 5;
@@ -40,9 +40,10 @@ struct Options {
   std::fprintf(stderr,
                "%s%s"
                "usage: EXE [--weights W.safetensors] --input X [--input X ...] [--output OUT.safetensors]\n"
-               "           [--benchmark] [--iterations N] [--threads N] [--top K]\n"
+               "           [--data FILE.safetensors] [--benchmark] [--iterations N] [--threads N] [--top K]\n"
                "  X is FILE.safetensors:NAME (float32 NCHW, %lld x %lld x %lld x %lld) or PNG/JPEG files\n"
                "  (at most %lld; resized and centre-cropped to %lld, ImageNet-normalised).\n"
+               "  --data reads every input (for a training-mode forward: input and labels) by name.\n"
                "  model %s, compiled for %s (%s), batch %lld\n",
                error.empty() ? "" : "error: ", error.empty() ? "" : (error + "\n").c_str(),
                (long long)plan.batch, (long long)plan.args[0].shape[1], (long long)plan.resolution,
@@ -70,6 +71,7 @@ Options parseArgs(const Plan &plan, int argc, char **argv) {
     std::string key = a.substr(0, a.find('='));
     if (key == "--weights") o.weights = value();
     else if (key == "--input") o.inputs.push_back(value());
+    else if (key == "--data") o.data = value();
     else if (key == "--output") o.output = value();
     else if (key == "--benchmark") o.benchmark = true;
     else if (key == "--iterations") o.iterations = number(value());
@@ -80,7 +82,8 @@ Options parseArgs(const Plan &plan, int argc, char **argv) {
   }
   if (o.weights.empty() && cmt_default_weights_size == 0)
     usage(plan, "--weights is required (this executable carries no weights of its own)");
-  if (o.inputs.empty() && !o.benchmark) usage(plan, "--input is required (or --benchmark)");
+  if (o.inputs.empty() && o.data.empty() && !o.benchmark)
+    usage(plan, "--input (or --data) is required, or --benchmark");
   return o;
 }
 
@@ -172,10 +175,29 @@ std::vector<float> readInput(const Plan &plan, const PlanArg &input, const std::
   return data;
 }
 
+// One input of the plan read by name from --data (the whole batch).
+std::vector<char> readData(const Plan &plan, const PlanArg &a, const SafetensorsFile &f) {
+  std::vector<int64_t> shape = a.shape;
+  if (!shape.empty()) shape[0] = plan.batch;
+  const Tensor &t = f.get(a.name);
+  if (t.shape != shape)
+    throw Error(f.path() + ": '" + a.name + "' has shape " + t.shapeString() + ", this executable takes " +
+                shapeString(shape));
+  std::vector<char> bytes;
+  if (a.dtype == DType::I64) {
+    if (t.dtype != DType::I64) throw Error(f.path() + ": '" + a.name + "' must be I64, got " + dtypeName(t.dtype));
+    bytes.assign(t.data, t.data + t.nbytes);
+  } else {
+    std::vector<float> v = f.getF32(a.name, shape);
+    bytes.assign(reinterpret_cast<const char *>(v.data()), reinterpret_cast<const char *>(v.data() + v.size()));
+  }
+  return bytes;
+}
+
 struct Runner {
   const Plan &plan;
   std::vector<void *> base;                 // per argument: start of the whole batch's data
-  std::vector<int64_t> stride;              // per argument: elements per kernel call (0: shared)
+  std::vector<int64_t> stride;              // per argument: bytes per kernel call (0: shared)
   int threads;
 
   void run() {
@@ -185,7 +207,7 @@ struct Runner {
       std::vector<void *> args(base.size());
       for (int64_t c; (c = next.fetch_add(1)) < calls;) {
         for (size_t i = 0; i < base.size(); ++i)
-          args[i] = static_cast<char *>(base[i]) + c * stride[i] * static_cast<int64_t>(sizeof(float));
+          args[i] = static_cast<char *>(base[i]) + c * stride[i];
         cmt_forward_packed(args.data());
       }
     };
@@ -229,13 +251,29 @@ int realMain(int argc, char **argv) {
   Runner runner{plan, {}, {}, opt.threads ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
   std::vector<std::unique_ptr<float[]>> outputs;
   std::vector<float> input;
+  std::vector<std::vector<char>> dataInputs;
+  std::unique_ptr<SafetensorsFile> data;
+  if (!opt.data.empty()) data = std::make_unique<SafetensorsFile>(opt.data);
+  dataInputs.reserve(plan.args.size());
   for (size_t i = 0; i < plan.args.size(); ++i) {
     const PlanArg &a = plan.args[i];
     switch (a.kind) {
       case PlanArg::Input:
-        input = readInput(plan, a, opt.inputs, images);
-        runner.base.push_back(input.data());
-        runner.stride.push_back(a.numel());
+        if (data) {
+          dataInputs.push_back(readData(plan, a, *data));
+          runner.base.push_back(dataInputs.back().data());
+          images = plan.batch;
+        } else if (a.name == "input") {
+          input = readInput(plan, a, opt.inputs, images);
+          runner.base.push_back(input.data());
+        } else if (opt.benchmark && opt.inputs.empty()) {  // zeros (labels: class 0)
+          dataInputs.emplace_back(static_cast<size_t>(a.numel() * calls) * dtypeSize(a.dtype), 0);
+          runner.base.push_back(dataInputs.back().data());
+        } else {
+          throw Error("this executable also takes '" + a.name + "': pass --data FILE.safetensors holding " +
+                      "every input by name");
+        }
+        runner.stride.push_back(a.numel() * static_cast<int64_t>(dtypeSize(a.dtype)));
         break;
       case PlanArg::Parameter:
       case PlanArg::Buffer:
@@ -245,7 +283,7 @@ int realMain(int argc, char **argv) {
       case PlanArg::Output:
         outputs.emplace_back(new float[static_cast<size_t>(a.numel() * calls)]());
         runner.base.push_back(outputs.back().get());
-        runner.stride.push_back(a.numel());
+        runner.stride.push_back(a.numel() * static_cast<int64_t>(sizeof(float)));
         break;
     }
   }
@@ -258,7 +296,7 @@ int realMain(int argc, char **argv) {
   for (const PlanArg &a : plan.args) {
     if (a.kind != PlanArg::Output) continue;
     std::vector<int64_t> shape = a.shape;
-    shape[0] = plan.batch;
+    if (calls > 1) shape[0] *= calls;  // per-image kernels: outputs stack on the batch
     if (a.name == "logits") {
       logits = outputs[o].get();
       classes = a.shape.back();
@@ -270,8 +308,10 @@ int realMain(int argc, char **argv) {
     written.push_back({a.name, DType::F32, shape, outputs[o].get()});
     ++o;
   }
-  if (!opt.inputs.empty() && logits)
+  if ((!opt.inputs.empty() || data) && logits)
     for (int64_t i = 0; i < images; ++i) printTop(logits + i * classes, classes, opt.top, i);
+  for (size_t i = 0; i < written.size(); ++i)
+    if (written[i].name == "loss") std::printf("loss %.6f\n", *static_cast<const float *>(written[i].data));
   if (!opt.output.empty()) {
     writeSafetensors(opt.output, written, {{"model", plan.model}, {"batch", std::to_string(plan.batch)}});
     std::printf("wrote %s\n", opt.output.c_str());

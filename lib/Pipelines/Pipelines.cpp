@@ -21,6 +21,8 @@ void cmt::buildGraphPipeline(OpPassManager &pm, const GraphPipelineOptions &opti
   CMTExpandModelOptions expand;
   expand.batch = options.batch;
   expand.activations = options.activations;
+  expand.train = options.train;
+  expand.labelSmoothing = options.labelSmoothing;
   pm.addPass(createCMTExpandModel(expand));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -16,7 +16,7 @@
 // CHECK-SAME: tensor<96x128x1x1xf32> {cmt.kind = "parameter", cmt.name = "_fc.weight"}
 // CHECK-SAME: tensor<10x96xf32> {cmt.kind = "parameter", cmt.name = "head.weight"}
 // CHECK-SAME: -> (tensor<4x10xf32> {cmt.name = "logits"})
-// CHECK-SAME: attributes {cmt.config = {batch = 4 : i64, classes = 10 : i64, model = "cmt_micro", resolution = 64 : i64}}
+// CHECK-SAME: attributes {cmt.config = {batch = 4 : i64, classes = 10 : i64, model = "cmt_micro", resolution = 64 : i64, train = false}}
 //
 // Stem: conv -> GELU -> BN, the first conv with stride 2.
 // CHECK:      cmt.conv2d {{.*}} strides = [2, 2] padding = [1, 1] groups = 1 {{.*}} -> tensor<4x8x32x32xf32>

@@ -32,7 +32,9 @@ void expand(const std::string &modelFile, int64_t batch, Expanded &out) {
   ASSERT_TRUE(out.module) << "cannot parse " << modelFile;
   auto model = *out.module->getOps<cmt::ModelOp>().begin();
   OpBuilder b = OpBuilder::atBlockEnd(out.module->getBody());
-  out.forward = cmt::buildForward(model, b, "forward", batch);
+  cmt::ForwardOptions options;
+  options.batch = batch;
+  out.forward = cmt::buildForward(model, b, "forward", options);
   ASSERT_TRUE(succeeded(verify(*out.module)));
   for (unsigned i = 0; i < out.forward.getNumArguments(); ++i) {
     auto kind = out.forward.getArgAttrOfType<StringAttr>(i, cmt::kKindAttr).getValue();

@@ -50,7 +50,17 @@ static cl::opt<std::string> inputPath(cl::Positional,
 static cl::opt<std::string> outputPath("o", cl::desc("Output file (the executable with -emit=exe)"),
                                        cl::value_desc("path"), cl::init("-"));
 static cl::opt<std::string> target("target", cl::desc("cpu (cuda: not yet)"), cl::init("cpu"));
-static cl::opt<std::string> mode("mode", cl::desc("infer (train: not yet)"), cl::init("infer"));
+static cl::opt<std::string> mode(
+    "mode",
+    cl::desc("infer, or train-forward (training-mode forward: loss and updated BN statistics; "
+             "no gradients yet)"),
+    cl::init("infer"));
+static cl::opt<double> labelSmoothing("label-smoothing",
+                                      cl::desc("Label smoothing of the train-forward loss"),
+                                      cl::init(0.0));
+static cl::opt<double> headDropout(
+    "head-dropout", cl::desc("Override the model's head dropout (train-forward needs 0)"),
+    cl::init(-1.0));
 static cl::opt<int64_t> batch("batch", cl::desc("Images per run of the executable"), cl::init(1));
 static cl::opt<bool> activations("activations",
                                  cl::desc("Also output act/stem, act/stage1-4, act/features"),
@@ -228,8 +238,9 @@ int main(int argc, char **argv) {
 
   if (target != "cpu")
     return fail("--target=" + target + " is not supported yet (cpu is)");
-  if (mode != "infer")
-    return fail("--mode=" + mode + " is not supported yet (infer is)");
+  bool train = mode == "train-forward";
+  if (mode != "infer" && !train)
+    return fail("--mode=" + mode + " is not supported yet (infer and train-forward are)");
   if (batch <= 0)
     return fail("--batch must be positive");
   if ((emit == Emit::Obj || emit == Emit::Exe) && outputPath == "-" && exportOnnx.empty())
@@ -262,12 +273,19 @@ int main(int argc, char **argv) {
   if (emit == Emit::Model)
     return write([&](raw_ostream &os) { module->print(os); });
 
+  if (headDropout >= 0.0)
+    for (auto model : module->getOps<cmt::ModelOp>())
+      model.setHeadDropout(llvm::APFloat(static_cast<double>(headDropout)));
+
   // Evaluation-mode batch norm makes images independent: the CPU kernel takes
-  // one image and the runtime spreads the batch over threads.
-  int64_t kernelBatch = 1;
+  // one image and the runtime spreads the batch over threads. Training-mode
+  // batch statistics need the whole batch in one call.
+  int64_t kernelBatch = train ? batch : 1;
   cmt::GraphPipelineOptions graph;
   graph.batch = kernelBatch;
   graph.activations = activations;
+  graph.train = train;
+  graph.labelSmoothing = labelSmoothing;
   if (failed(runPipeline(*module, [&](OpPassManager &pm) { cmt::buildGraphPipeline(pm, graph); })))
     return fail("expansion failed");
   if (emit == Emit::CMT)

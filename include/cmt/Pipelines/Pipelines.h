@@ -18,6 +18,12 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
   Option<bool> activations{*this, "activations",
                            llvm::cl::desc("Also return the stem, stage and feature activations"),
                            llvm::cl::init(false)};
+  Option<bool> train{*this, "train",
+                     llvm::cl::desc("Training-mode forward with loss and BN statistics"),
+                     llvm::cl::init(false)};
+  Option<double> labelSmoothing{*this, "label-smoothing",
+                                llvm::cl::desc("Label smoothing of the training-mode loss"),
+                                llvm::cl::init(0.0)};
 };
 
 /// Architecture level -> graph level, simplified: cmt-expand-model, canonicalize, cse.

@@ -149,6 +149,8 @@ private:
   LogicalResult lower(Conv2DOp op);
   LogicalResult lower(BatchNormOp op);
   LogicalResult lower(LayerNormOp op);
+  LogicalResult lower(BatchNormTrainOp op);
+  LogicalResult lower(CrossEntropyOp op);
   LogicalResult lower(LinearOp op);
   LogicalResult lower(AttentionOp op);
   Value gelu(Value x);
@@ -248,6 +250,101 @@ LogicalResult Lowering::lower(BatchNormOp op) {
                               Value m = arith::MulFOp::create(nb, l, a[0], a[1]);
                               return arith::AddFOp::create(nb, l, m, a[2]);
                             });
+  return success();
+}
+
+LogicalResult Lowering::lower(BatchNormTrainOp op) {
+  Value x = operand(op.getInput());
+  ArrayRef<int64_t> shape = shapeOf(x);
+  unsigned rank = shape.size();
+  unsigned channel = isImage(op.getInput()) ? rank - 1 : 1;
+  int64_t channels = shape[channel];
+  double count = static_cast<double>(cast<RankedTensorType>(x.getType()).getNumElements() / channels);
+  double eps = op.getEps().convertToDouble(), momentum = op.getMomentum().convertToDouble();
+  // Loops over every dimension, the channel's parallel, the others reduced.
+  SmallVector<IteratorType> its(rank, kRed);
+  its[channel] = kPar;
+  AffineMap id = identity(rank), chan = dims(rank, {channel}), id1 = identity(1);
+  auto c = [](OpBuilder &nb, Location l, double v) -> Value {
+    return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
+  };
+  Value sum = generic({x}, filled({channels}, 0.0), {id, chan}, its,
+                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                        return arith::AddFOp::create(nb, l, a[1], a[0]);
+                      });
+  Value mean = elementwise({sum}, {id1}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    return arith::DivFOp::create(nb, l, a[0], c(nb, l, count));
+  });
+  // Centred second pass, as PyTorch computes the variance.
+  Value sq = generic({x, mean}, filled({channels}, 0.0), {id, chan, chan}, its,
+                     [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                       Value d = arith::SubFOp::create(nb, l, a[0], a[1]);
+                       return arith::AddFOp::create(nb, l, a[2], arith::MulFOp::create(nb, l, d, d));
+                     });
+  // Normalised with the biased variance; the running variance gets the unbiased one.
+  Value scale = generic({op.getWeight(), sq}, empty({channels}), {id1, id1, id1}, {kPar},
+                        [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                          Value var = arith::DivFOp::create(nb, l, a[1], c(nb, l, count));
+                          Value inv = math::RsqrtOp::create(nb, l, arith::AddFOp::create(nb, l, var, c(nb, l, eps)));
+                          return arith::MulFOp::create(nb, l, a[0], inv);
+                        });
+  lowered[op.getOutput()] = elementwise(
+      {x, mean, scale, op.getBias()}, {id, chan, chan, chan},
+      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value centred = arith::SubFOp::create(nb, l, a[0], a[1]);
+        return arith::AddFOp::create(nb, l, arith::MulFOp::create(nb, l, centred, a[2]), a[3]);
+      });
+  auto blend = [&](Value running, Value batch, double factor) {
+    return elementwise({running, batch}, {id1, id1}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+      Value kept = arith::MulFOp::create(nb, l, a[0], c(nb, l, 1.0 - momentum));
+      Value added = arith::MulFOp::create(nb, l, a[1], c(nb, l, momentum * factor));
+      return arith::AddFOp::create(nb, l, kept, added);
+    });
+  };
+  lowered[op.getNewRunningMean()] = blend(op.getRunningMean(), mean, 1.0);
+  lowered[op.getNewRunningVar()] = blend(op.getRunningVar(), sq, count > 1 ? 1.0 / (count - 1) : 0.0);
+  return success();
+}
+
+LogicalResult Lowering::lower(CrossEntropyOp op) {
+  Value x = plain(op.getLogits()), labels = op.getLabels();
+  ArrayRef<int64_t> s = shapeOf(x);
+  int64_t batch = s[0], classes = s[1];
+  double smoothing = op.getLabelSmoothing().convertToDouble();
+  AffineMap id = identity(2), row = dims(2, {0}), id1 = identity(1);
+  SmallVector<IteratorType> reduce = {kPar, kRed};
+  auto c = [](OpBuilder &nb, Location l, double v) -> Value {
+    return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
+  };
+  Value max = generic({x}, filled({batch}, -INFINITY), {id, row}, reduce,
+                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                        return arith::MaximumFOp::create(nb, l, a[0], a[1]);
+                      });
+  Value sumExp = generic({x, max}, filled({batch}, 0.0), {id, row, row}, reduce,
+                         [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                           Value e = math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, a[0], a[1]));
+                           return arith::AddFOp::create(nb, l, a[2], e);
+                         });
+  // Per image: the smoothed target's weighted logit, (1 - s) x[label] + s mean(x).
+  Value target = generic({x, labels}, filled({batch}, 0.0), {id, row, row}, reduce,
+                         [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                           Value k = arith::IndexCastOp::create(nb, l, nb.getI64Type(),
+                                                                linalg::IndexOp::create(nb, l, 1));
+                           Value hit = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, k, a[1]);
+                           Value w = arith::SelectOp::create(nb, l, hit, c(nb, l, 1.0 - smoothing + smoothing / classes),
+                                                             c(nb, l, smoothing / classes));
+                           return arith::AddFOp::create(nb, l, a[2], arith::MulFOp::create(nb, l, w, a[0]));
+                         });
+  // loss = mean over images of logsumexp - target
+  Value loss = generic({max, sumExp, target}, filled({}, 0.0),
+                       {id1, id1, id1, AffineMap::get(1, 0, {}, b.getContext())}, {kRed},
+                       [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                         Value lse = arith::AddFOp::create(nb, l, a[0], math::LogOp::create(nb, l, a[1]));
+                         Value nll = arith::SubFOp::create(nb, l, lse, a[2]);
+                         Value scaled = arith::MulFOp::create(nb, l, nll, c(nb, l, 1.0 / batch));
+                         return arith::AddFOp::create(nb, l, a[3], scaled);
+                       });
+  lowered[op] = loss;
   return success();
 }
 
@@ -392,7 +489,8 @@ LogicalResult Lowering::run() {
     loc = op.getLoc();
     LogicalResult result =
         TypeSwitch<Operation *, LogicalResult>(&op)
-            .Case<Conv2DOp, BatchNormOp, LayerNormOp, LinearOp, AttentionOp>(
+            .Case<Conv2DOp, BatchNormOp, BatchNormTrainOp, CrossEntropyOp, LayerNormOp,
+                  LinearOp, AttentionOp>(
                 [&](auto o) { return lower(o); })
             .Case([&](GeluOp o) {
               lowered[o] = gelu(operand(o.getInput()));

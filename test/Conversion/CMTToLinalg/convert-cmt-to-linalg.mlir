@@ -128,8 +128,32 @@ func.func @activations(%x: tensor<1x8x4x4xf32>) -> tensor<1x8xf32> {
 
 // -----
 
-func.func @train_bn(%x: tensor<2x4x8x8xf32>, %p: tensor<4xf32>) -> tensor<2x4x8x8xf32> {
-  // expected-error @+1 {{has no lowering to linalg for the CPU yet}}
+// Training-mode batch norm: per-channel sums over batch and space (channel the
+// only parallel loop), a centred second pass, the normalisation, and the
+// running statistics blended with momentum (unbiased variance: 0.1 / (128 - 1)).
+// CHECK-LABEL: func.func @train_bn
+// CHECK:      iterator_types = ["reduction", "reduction", "reduction", "parallel"]
+// CHECK:      iterator_types = ["reduction", "reduction", "reduction", "parallel"]
+// CHECK:      math.rsqrt
+// CHECK:      arith.constant 0.899999976 : f32
+// CHECK:      arith.constant 7.87401571E-4 : f32
+func.func @train_bn(%x: tensor<2x4x8x8xf32>, %p: tensor<4xf32>) -> (tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>) {
   %0:3 = cmt.batch_norm_train %x, %p, %p, %p, %p eps = 1.0e-5 momentum = 0.1 : tensor<2x4x8x8xf32>, tensor<4xf32>
-  return %0#0 : tensor<2x4x8x8xf32>
+  return %0#0, %0#1, %0#2 : tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// Cross-entropy: max, sum of exponentials, the smoothed target logit picked by
+// comparing the class index with the label, and the batch mean as a scalar.
+// CHECK-LABEL: func.func @loss
+// CHECK:      arith.maximumf
+// CHECK:      math.exp
+// CHECK:      linalg.index 1
+// CHECK:      arith.cmpi eq
+// CHECK:      math.log
+// CHECK:      -> tensor<f32>
+func.func @loss(%l: tensor<4x10xf32>, %y: tensor<4xi64>) -> tensor<f32> {
+  %0 = cmt.cross_entropy %l, %y label_smoothing = 0.1 : tensor<4x10xf32>, tensor<4xi64>
+  return %0 : tensor<f32>
 }

@@ -22,6 +22,7 @@ using namespace cmt;
 
 namespace {
 constexpr double kBatchNormEps = 1e-5;
+constexpr double kBatchNormMomentum = 0.1;
 constexpr double kPatchNormEps = 1e-5;
 constexpr double kBlockNormEps = 1e-6;
 
@@ -29,8 +30,8 @@ constexpr double kBlockNormEps = 1e-6;
 /// op at the PyTorch module it belongs to.
 class ForwardBuilder {
 public:
-  ForwardBuilder(OpBuilder &b, func::FuncOp func, Location fileLoc)
-      : b(b), func(func), fileLoc(fileLoc), f32(b.getF32Type()) {
+  ForwardBuilder(OpBuilder &b, func::FuncOp func, Location fileLoc, bool train)
+      : b(b), func(func), fileLoc(fileLoc), f32(b.getF32Type()), train(train) {
     b.setInsertionPointToStart(&func.getBody().front());
   }
 
@@ -66,8 +67,15 @@ public:
     Value mean = buffer(name + ".running_mean", {c});
     Value var = buffer(name + ".running_var", {c});
     buffer(name + ".num_batches_tracked", {}, b.getI64Type());
-    return BatchNormOp::create(b, loc(name), x, w, bias, mean, var,
-                               b.getF64FloatAttr(kBatchNormEps));
+    if (!train)
+      return BatchNormOp::create(b, loc(name), x, w, bias, mean, var,
+                                 b.getF64FloatAttr(kBatchNormEps));
+    auto bn = BatchNormTrainOp::create(b, loc(name), x, w, bias, mean, var,
+                                       b.getF64FloatAttr(kBatchNormEps),
+                                       b.getF64FloatAttr(kBatchNormMomentum));
+    statistics.push_back({(name + ".running_mean").str(), bn.getNewRunningMean()});
+    statistics.push_back({(name + ".running_var").str(), bn.getNewRunningVar()});
+    return bn.getOutput();
   }
 
   Value layerNorm(Value t, const Twine &name, double eps) {
@@ -148,11 +156,17 @@ private:
   Type f32;
   SmallVector<Attribute> argAttrs, resultAttrs;
   SmallVector<Value> results;
+
+public:
+  bool train;
+  /// Updated BN running statistics of a training-mode forward, in order.
+  SmallVector<std::pair<std::string, Value>> statistics;
 };
 } // namespace
 
 func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name,
-                               int64_t batch, bool activations) {
+                               const ForwardOptions &options) {
+  int64_t batch = options.batch;
   OpBuilder::InsertionGuard guard(builder);
   Location fileLoc = model.getLoc();
   auto func = func::FuncOp::create(builder, fileLoc, name, builder.getFunctionType({}, {}));
@@ -161,13 +175,17 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
       builder.getNamedAttr("model", builder.getStringAttr(model.getSymName())),
       builder.getNamedAttr("resolution", model.getResolutionAttr()),
       builder.getNamedAttr("classes", model.getClassesAttr()),
-      builder.getNamedAttr("batch", builder.getI64IntegerAttr(batch))};
+      builder.getNamedAttr("batch", builder.getI64IntegerAttr(batch)),
+      builder.getNamedAttr("train", builder.getBoolAttr(options.train))};
   func->setAttr(kConfigAttr, builder.getDictionaryAttr(config));
 
-  ForwardBuilder fb(builder, func, fileLoc);
+  ForwardBuilder fb(builder, func, fileLoc, options.train);
   int64_t res = model.getResolution();
   Value x = fb.argument("input", {batch, static_cast<int64_t>(model.getInChannels()), res, res},
                         kKindInput);
+  Value labels = options.train
+                     ? fb.argument("labels", {batch}, kKindInput, builder.getI64Type())
+                     : Value();
 
   int64_t stem = model.getStem().getChannels();
   for (int i = 1; i <= 3; ++i) {
@@ -197,11 +215,19 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
   x = SwishOp::create(builder, fb.loc("_swish"), x);
   x = GlobalAvgPoolOp::create(builder, fb.loc("_avg_pooling"), x);
   acts.push_back({"act/features", x});
-  // Dropout is the identity in evaluation mode.
-  fb.output("logits", fb.linear(x, "head", model.getClasses()));
-  if (activations)
+  // Dropout is the identity in evaluation mode (and, for now, required to be
+  // zero in training mode: see the header).
+  Value logits = fb.linear(x, "head", model.getClasses());
+  fb.output("logits", logits);
+  if (options.activations)
     for (auto &[actName, v] : acts)
       fb.output(actName, v);
+  if (options.train) {
+    fb.output("loss", CrossEntropyOp::create(builder, fb.loc("loss"), logits, labels,
+                                             builder.getF64FloatAttr(options.labelSmoothing)));
+    for (auto &[buffer, v] : fb.statistics)
+      fb.output(buffer, v);
+  }
   fb.finish();
   return func;
 }
@@ -225,8 +251,19 @@ struct ExpandModelPass : cmt::impl::CMTExpandModelBase<ExpandModelPass> {
           << models.size();
       return signalPassFailure();
     }
+    if (train && models.front().getHeadDropout().convertToDouble() != 0.0) {
+      models.front().emitError("cmt-expand-model: a training-mode forward with head_dropout ")
+          << models.front().getHeadDropout().convertToDouble()
+          << " needs dropout, which is not implemented yet (set head_dropout = 0.0)";
+      return signalPassFailure();
+    }
     OpBuilder builder(models.front());
-    buildForward(models.front(), builder, "forward", batch, activations);
+    ForwardOptions options;
+    options.batch = batch;
+    options.activations = activations;
+    options.train = train;
+    options.labelSmoothing = labelSmoothing;
+    buildForward(models.front(), builder, "forward", options);
     models.front().erase();
   }
 };

@@ -147,7 +147,7 @@ struct PrintStatsPass : cmt::impl::CMTPrintStatsBase<PrintStatsPass> {
         // Count on an expansion at batch 1 built on the side; the IR stays as it is.
         OwningOpRef<ModuleOp> scratch = ModuleOp::create(model.getLoc());
         OpBuilder b = OpBuilder::atBlockEnd(scratch->getBody());
-        all.push_back(collect(buildForward(model, b, model.getSymName(), 1)));
+        all.push_back(collect(buildForward(model, b, model.getSymName(), ForwardOptions{})));
       } else if (auto func = dyn_cast<func::FuncOp>(op)) {
         if (!func.isExternal() &&
             func.getBody().walk([](CostOpInterface) { return WalkResult::interrupt(); })

@@ -6,14 +6,24 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 namespace cmt {
-/// Builds `func.func @<name>` computing `model`'s logits in evaluation mode at
-/// the given batch, at the builder's insertion point. With `activations`, it
-/// also returns the stem, stage and feature activations (named `act/...` in
-/// the `cmt.name` result attribute, as in the golden data). Shared by the
-/// cmt-expand-model pass, the statistics and the compiler driver.
+/// Builds `func.func @<name>` computing `model`'s logits at the builder's
+/// insertion point; results are named by the `cmt.name` result attribute (as
+/// in the golden data). Shared by the cmt-expand-model pass, the statistics
+/// and the compiler driver. Head dropout is applied only in training mode,
+/// where it is not supported yet: a training-mode expansion needs a model
+/// whose head_dropout is 0.
+struct ForwardOptions {
+  int64_t batch = 1;
+  /// Also return act/stem, act/stage1-4 and act/features.
+  bool activations = false;
+  /// Training-mode forward: batch statistics in every batch norm (their
+  /// updated running statistics are returned under the buffers' names), and
+  /// a `labels` input with the mean cross-entropy returned as `loss`.
+  bool train = false;
+  double labelSmoothing = 0.0;
+};
 mlir::func::FuncOp buildForward(ModelOp model, mlir::OpBuilder &builder,
-                                llvm::StringRef name, int64_t batch,
-                                bool activations = false);
+                                llvm::StringRef name, const ForwardOptions &options);
 } // namespace cmt
 
 #endif

@@ -42,6 +42,11 @@ def CMTExpandModel : Pass<"cmt-expand-model", "mlir::ModuleOp"> {
     Option<"activations", "activations", "bool", /*default=*/"false",
            "Also return act/stem (NCHW), act/stage1-4 (tokens) and act/features, "
            "named by the cmt.name result attribute">,
+    Option<"train", "train", "bool", /*default=*/"false",
+           "Training-mode forward: batch statistics, updated BN running statistics "
+           "and the mean cross-entropy of a `labels` input (no gradients yet)">,
+    Option<"labelSmoothing", "label-smoothing", "double", /*default=*/"0.0",
+           "Label smoothing of the training-mode loss">,
   ];
   let dependentDialects = ["::cmt::CMTDialect", "::mlir::func::FuncDialect"];
 }

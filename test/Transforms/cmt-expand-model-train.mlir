@@ -1,0 +1,21 @@
+// RUN: cmt-opt %s -cmt-expand-model="batch=2 train=true label-smoothing=0.1" | FileCheck %s
+// RUN: sed 's/head_dropout = 0.0/head_dropout = 0.2/' %s | not cmt-opt -cmt-expand-model="train=true" 2>&1 | FileCheck %s --check-prefix=DROPOUT
+
+// Training mode: a labels input, batch statistics in every batch norm, the
+// loss and the updated running statistics as results, named after the buffers.
+// CHECK-LABEL: func.func @forward(
+// CHECK-SAME: tensor<2xi64> {cmt.kind = "input", cmt.name = "labels"}
+// CHECK-SAME: {cmt.name = "logits"}, tensor<f32> {cmt.name = "loss"}, tensor<8xf32> {cmt.name = "stem_norm1.running_mean"}
+// CHECK-NOT:  cmt.batch_norm {{.*}} eps
+// CHECK:      cmt.batch_norm_train
+// CHECK:      cmt.cross_entropy {{.*}} label_smoothing = 1.000000e-01
+cmt.model @train resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.0 {
+  cmt.stem channels = 8
+  cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 8, mlp_ratio = 3.6
+  cmt.stage dim = 32, depth = 1, heads = 2, kv_reduction = 4, mlp_ratio = 3.6
+  cmt.stage dim = 64, depth = 1, heads = 4, kv_reduction = 2, mlp_ratio = 3.6
+  cmt.stage dim = 128, depth = 1, heads = 8, kv_reduction = 1, mlp_ratio = 3.6
+  cmt.head
+}
+
+// DROPOUT: error: cmt-expand-model: a training-mode forward with head_dropout 2.000000e-01 needs dropout, which is not implemented yet (set head_dropout = 0.0)
