@@ -249,12 +249,13 @@ int realMain(int argc, char **argv) {
 
   int64_t calls = plan.batch / plan.kernelBatch, images = 0;
   Runner runner{plan, {}, {}, opt.threads ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
-  std::vector<std::unique_ptr<float[]>> outputs;
+  std::vector<std::vector<char>> outputs;
   std::vector<float> input;
   std::vector<std::vector<char>> dataInputs;
   std::unique_ptr<SafetensorsFile> data;
   if (!opt.data.empty()) data = std::make_unique<SafetensorsFile>(opt.data);
   dataInputs.reserve(plan.args.size());
+  outputs.reserve(plan.args.size());
   for (size_t i = 0; i < plan.args.size(); ++i) {
     const PlanArg &a = plan.args[i];
     switch (a.kind) {
@@ -281,9 +282,9 @@ int realMain(int argc, char **argv) {
         runner.stride.push_back(0);
         break;
       case PlanArg::Output:
-        outputs.emplace_back(new float[static_cast<size_t>(a.numel() * calls)]());
-        runner.base.push_back(outputs.back().get());
-        runner.stride.push_back(a.numel() * static_cast<int64_t>(sizeof(float)));
+        outputs.emplace_back(static_cast<size_t>(a.numel() * calls) * dtypeSize(a.dtype), 0);
+        runner.base.push_back(outputs.back().data());
+        runner.stride.push_back(a.numel() * static_cast<int64_t>(dtypeSize(a.dtype)));
         break;
     }
   }
@@ -297,15 +298,16 @@ int realMain(int argc, char **argv) {
     if (a.kind != PlanArg::Output) continue;
     std::vector<int64_t> shape = a.shape;
     if (calls > 1) shape[0] *= calls;  // per-image kernels: outputs stack on the batch
+    const float *values = reinterpret_cast<const float *>(outputs[o].data());
     if (a.name == "logits") {
-      logits = outputs[o].get();
+      logits = values;
       classes = a.shape.back();
     }
-    for (int64_t i = 0, n = a.numel() * calls; i < n; ++i)
-      if (!std::isfinite(outputs[o][i]))
+    for (int64_t i = 0, n = a.numel() * calls; a.dtype == DType::F32 && i < n; ++i)
+      if (!std::isfinite(values[i]))
         throw Error("output '" + a.name + "' holds a non-finite value (element " + std::to_string(i) +
                     "): check the input and the weights");
-    written.push_back({a.name, DType::F32, shape, outputs[o].get()});
+    written.push_back({a.name, a.dtype, shape, outputs[o].data()});
     ++o;
   }
   if ((!opt.inputs.empty() || data) && logits)

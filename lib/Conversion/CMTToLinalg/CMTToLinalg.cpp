@@ -492,6 +492,18 @@ LogicalResult Lowering::run() {
             .Case<Conv2DOp, BatchNormOp, BatchNormTrainOp, CrossEntropyOp, LayerNormOp,
                   LinearOp, AttentionOp>(
                 [&](auto o) { return lower(o); })
+            .Case([&](IncrementOp o) {
+              auto type = cast<RankedTensorType>(o.getType());
+              AffineMap id = identity(type.getRank());
+              Value init = tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+              lowered[o] = generic({o.getInput()}, init, {id, id},
+                                   SmallVector<IteratorType>(type.getRank(), kPar),
+                                   [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                                     Value one = arith::ConstantOp::create(nb, l, nb.getI64IntegerAttr(1));
+                                     return arith::AddIOp::create(nb, l, a[0], one);
+                                   });
+              return success();
+            })
             .Case([&](GeluOp o) {
               lowered[o] = gelu(operand(o.getInput()));
               return success();

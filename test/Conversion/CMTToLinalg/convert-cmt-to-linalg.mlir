@@ -157,3 +157,13 @@ func.func @loss(%l: tensor<4x10xf32>, %y: tensor<4xi64>) -> tensor<f32> {
   %0 = cmt.cross_entropy %l, %y label_smoothing = 0.1 : tensor<4x10xf32>, tensor<4xi64>
   return %0 : tensor<f32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @counter
+// CHECK:      linalg.generic {{.*}} ins(%arg0 : tensor<i64>)
+// CHECK:        arith.addi %{{.*}}, %c1_i64 : i64
+func.func @counter(%n: tensor<i64>) -> tensor<i64> {
+  %0 = cmt.increment %n : tensor<i64>
+  return %0 : tensor<i64>
+}

@@ -66,7 +66,7 @@ public:
     Value w = param(name + ".weight", {c}), bias = param(name + ".bias", {c});
     Value mean = buffer(name + ".running_mean", {c});
     Value var = buffer(name + ".running_var", {c});
-    buffer(name + ".num_batches_tracked", {}, b.getI64Type());
+    Value count = buffer(name + ".num_batches_tracked", {}, b.getI64Type());
     if (!train)
       return BatchNormOp::create(b, loc(name), x, w, bias, mean, var,
                                  b.getF64FloatAttr(kBatchNormEps));
@@ -75,6 +75,8 @@ public:
                                        b.getF64FloatAttr(kBatchNormMomentum));
     statistics.push_back({(name + ".running_mean").str(), bn.getNewRunningMean()});
     statistics.push_back({(name + ".running_var").str(), bn.getNewRunningVar()});
+    statistics.push_back({(name + ".num_batches_tracked").str(),
+                          IncrementOp::create(b, loc(name), count)});
     return bn.getOutput();
   }
 

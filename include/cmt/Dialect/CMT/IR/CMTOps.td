@@ -321,6 +321,18 @@ def CMT_TokensToImageOp : CMT_GraphOp<"tokens_to_image"> {
   let hasFolder = 1;
 }
 
+def CMT_IncrementOp : CMT_Op<"increment", [Pure, SameOperandsAndResultType]> {
+  let summary = "Adds one to an integer counter (a batch norm's num_batches_tracked)";
+  let description = [{
+    ```mlir
+    %n1 = cmt.increment %n : tensor<i64>
+    ```
+  }];
+  let arguments = (ins TensorOf<[I64]>:$input);
+  let results = (outs TensorOf<[I64]>:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
 def CMT_CrossEntropyOp : CMT_GraphOp<"cross_entropy"> {
   let summary = "Softmax cross-entropy with label smoothing, averaged over the batch";
   let description = [{
