@@ -28,6 +28,11 @@ struct ONNXGraphInfo {
   std::string name;
   std::string inputName;
   std::vector<int64_t> inputDims; // -1 where symbolic (the batch)
+  /// What the graph computes besides its weights, checked against the
+  /// structure the weights describe: exact GELUs (one Erf each), attention
+  /// softmaxes, and the epsilons of the normalisations.
+  int erfs = 0, softmaxes = 0;
+  std::vector<float> layerNormEps, batchNormEps; // LayerNormalization only from opset 17
 };
 
 /// Parses an ONNX model image and recovers its weights by official name:

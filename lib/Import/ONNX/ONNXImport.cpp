@@ -10,6 +10,7 @@
 
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include <cmath>
 
 using namespace mlir;
 using namespace cmt;
@@ -41,6 +42,42 @@ FailureOr<ModelOp> cmt::importONNX(const llvm::MemoryBuffer &file, StringRef pat
   FailureOr<ModelOp> model = inferModelConfig(shapes, name, path, builder, error);
   if (failed(model))
     return failure();
+
+  // The graph must compute what the weights describe: a graph that merely
+  // carries CMT-named weights must not compile silently into a CMT.
+  int64_t blocks = 0;
+  for (StageOp stage : model->getStages())
+    blocks += stage.getDepth();
+  auto mismatch = [&](const std::string &what) {
+    error = path.str() + ": the graph does not compute the CMT its weights describe (" +
+            std::to_string(blocks) + " blocks): " + what;
+    model->erase();
+    return failure();
+  };
+  if (info.softmaxes != blocks)
+    return mismatch(std::to_string(info.softmaxes) + " Softmax nodes, one per block expected");
+  if (info.erfs != 3 + 2 * blocks)
+    return mismatch(std::to_string(info.erfs) + " Erf nodes, " + std::to_string(3 + 2 * blocks) +
+                    " exact GELUs expected");
+  auto near = [](float a, double b) { return std::abs(a - b) <= 1e-3 * b; };
+  if (!info.layerNormEps.empty()) {
+    if (static_cast<int64_t>(info.layerNormEps.size()) != 4 + 2 * blocks)
+      return mismatch(std::to_string(info.layerNormEps.size()) + " LayerNormalization nodes, " +
+                      std::to_string(4 + 2 * blocks) + " expected");
+    int patch = 0;
+    for (float eps : info.layerNormEps) {
+      if (near(eps, 1e-5))
+        ++patch;
+      else if (!near(eps, 1e-6))
+        return mismatch("a LayerNormalization with epsilon " + std::to_string(eps) +
+                        " (1e-5 in patch aggregation, 1e-6 in blocks expected)");
+    }
+    if (patch != 4)
+      return mismatch(std::to_string(patch) + " LayerNormalization nodes with epsilon 1e-5, 4 expected");
+  }
+  for (float eps : info.batchNormEps)
+    if (!near(eps, 1e-5))
+      return mismatch("a BatchNormalization with epsilon " + std::to_string(eps) + " (1e-5 expected)");
 
   // The graph's input, where static, must agree with the inferred model.
   if (info.inputDims.size() == 4) {

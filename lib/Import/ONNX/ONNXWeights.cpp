@@ -238,6 +238,20 @@ bool cmt::recoverONNXWeights(const void *data, size_t size, const std::string &s
       const onnx::NodeProto &node = graph.node(i);
       if (!kSupportedOps.count(node.op_type()))
         throw ImportError{describe(node, i) + " cannot be imported: it is not part of a CMT export"};
+      auto epsilon = [&](float fallback) {
+        for (const auto &a : node.attribute())
+          if (a.name() == "epsilon")
+            return a.f();
+        return fallback;
+      };
+      if (node.op_type() == "Erf")
+        ++info.erfs;
+      else if (node.op_type() == "Softmax")
+        ++info.softmaxes;
+      else if (node.op_type() == "LayerNormalization")
+        info.layerNormEps.push_back(epsilon(1e-5f));
+      else if (node.op_type() == "BatchNormalization")
+        info.batchNormEps.push_back(epsilon(1e-5f));
       bool conv = node.op_type() == "Conv", matmul = node.op_type() == "MatMul",
            gemm = node.op_type() == "Gemm";
       if (!conv && !matmul && !gemm)
