@@ -87,12 +87,6 @@ Options parseArgs(const Plan &plan, int argc, char **argv) {
   return o;
 }
 
-std::string shapeString(const std::vector<int64_t> &s) {
-  Tensor t;
-  t.shape = s;
-  return t.shapeString();
-}
-
 // Float data of a checkpoint tensor: in place when it is float32, converted otherwise.
 struct Bound {
   const void *data = nullptr;

@@ -202,10 +202,18 @@ int64_t Tensor::numel() const {
   return n;
 }
 
-std::string Tensor::shapeString() const {
+std::string shapeString(const std::vector<int64_t> &shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
+}
+
+std::string Tensor::shapeString() const { return rt::shapeString(shape); }
+
+size_t TensorOut::nbytes() const {
+  size_t bytes = dtypeSize(dtype);
+  for (int64_t d : shape) bytes *= static_cast<size_t>(d);
+  return bytes;
 }
 
 SafetensorsFile::SafetensorsFile(const std::string &path) : path_(path) {
@@ -328,10 +336,8 @@ std::vector<float> SafetensorsFile::getF32(const std::string &name,
                                            const std::vector<int64_t> &shape) const {
   const Tensor &t = get(name);
   if (t.shape != shape) {
-    Tensor want;
-    want.shape = shape;
     throw Error(path_ + ": tensor '" + name + "' has shape " + t.shapeString() + ", expected " +
-                want.shapeString());
+                shapeString(shape));
   }
   std::vector<float> out(static_cast<size_t>(t.numel()));
   for (size_t i = 0; i < out.size(); ++i) {
@@ -364,12 +370,9 @@ std::string safetensorsHeader(const std::vector<TensorOut> &tensors,
   uint64_t offset = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorOut &t = tensors[i];
-    uint64_t n = dtypeSize(t.dtype);
+    uint64_t n = t.nbytes();
     std::string shape;
-    for (size_t d = 0; d < t.shape.size(); ++d) {
-      n *= static_cast<uint64_t>(t.shape[d]);
-      shape += (d ? "," : "") + std::to_string(t.shape[d]);
-    }
+    for (size_t d = 0; d < t.shape.size(); ++d) shape += (d ? "," : "") + std::to_string(t.shape[d]);
     h += (h.size() > 1 ? ",\"" : "\"") + jsonEscape(t.name) + "\":{\"dtype\":\"" +
          dtypeName(t.dtype) + "\",\"shape\":[" + shape + "],\"data_offsets\":[" +
          std::to_string(offset) + "," + std::to_string(offset + n) + "]}";
@@ -387,11 +390,7 @@ std::string safetensorsBytes(const std::vector<TensorOut> &tensors,
   uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(n >> (8 * i)));
   out += header;
-  for (const TensorOut &t : tensors) {
-    size_t bytes = dtypeSize(t.dtype);
-    for (int64_t d : t.shape) bytes *= static_cast<size_t>(d);
-    out.append(static_cast<const char *>(t.data), bytes);
-  }
+  for (const TensorOut &t : tensors) out.append(static_cast<const char *>(t.data), t.nbytes());
   return out;
 }
 
@@ -413,8 +412,7 @@ void writeSafetensors(const std::string &path, const std::vector<TensorOut> &ten
   if (std::fwrite(len, 1, 8, f) != 8 || std::fwrite(header.data(), 1, n, f) != n)
     failWrite("write failed");
   for (const TensorOut &t : tensors) {
-    size_t bytes = dtypeSize(t.dtype);
-    for (int64_t d : t.shape) bytes *= static_cast<size_t>(d);
+    size_t bytes = t.nbytes();
     if (bytes && std::fwrite(t.data, 1, bytes, f) != bytes) failWrite("write failed");
   }
   if (std::fflush(f) != 0 || fsync(fileno(f)) != 0) failWrite("flush failed");

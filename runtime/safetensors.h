@@ -24,6 +24,9 @@ enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 const char *dtypeName(DType t);
 size_t dtypeSize(DType t);
 
+// "[4, 3, 64, 64]", for messages.
+std::string shapeString(const std::vector<int64_t> &shape);
+
 struct Tensor {
   std::string name;
   DType dtype = DType::F32;
@@ -72,6 +75,8 @@ struct TensorOut {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   const void *data = nullptr;
+
+  size_t nbytes() const;
 };
 
 // Writes atomically: a temporary file beside `path`, flushed, then renamed over

@@ -15,20 +15,13 @@ struct Unknown {
   std::string why;
 };
 
-std::string shapeString(const std::vector<int64_t> &shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 const std::vector<int64_t> &need(const TensorShapes &shapes, const std::string &name,
                                  const std::string &purpose, size_t rank) {
   auto it = shapes.find(name);
   if (it == shapes.end())
     throw Unknown{"tensor '" + name + "' is missing (it gives the " + purpose + ")"};
   if (it->second.size() != rank)
-    throw Unknown{"tensor '" + name + "' has shape " + shapeString(it->second) +
+    throw Unknown{"tensor '" + name + "' has shape " + rt::shapeString(it->second) +
                   ", expected rank " + std::to_string(rank)};
   return it->second;
 }
@@ -132,7 +125,7 @@ FailureOr<ModelOp> cmt::inferModelConfig(const TensorShapes &f, StringRef modelN
       int64_t n = pos[1], m = pos[2];
       int64_t side = exactSqrt(n);
       if (side <= 0 || m <= 0 || n % m != 0 || exactSqrt(n / m) <= 0)
-        throw Unknown{"tensor 'relative_pos_" + s + "' has shape " + shapeString(pos) +
+        throw Unknown{"tensor 'relative_pos_" + s + "' has shape " + rt::shapeString(pos) +
                       ": tokens and keys must be squares, the keys dividing the tokens"};
       reductions.push_back(exactSqrt(n / m));
       int64_t res = side * (int64_t{4} << i);
