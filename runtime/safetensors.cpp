@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -273,7 +274,12 @@ void SafetensorsFile::parse(const uint8_t *bytes) {
     t.name = key;
     bool haveDtype = false, haveShape = false, haveOffsets = false;
     std::vector<uint64_t> offsets;
+    std::set<std::string> fields;
     json.object([&](const std::string &field) {
+      // A repeated field would, for "shape", append to the first list and
+      // escape the element-count bound (found by the fuzzer).
+      if (!fields.insert(field).second)
+        throw Error(path + ": tensor '" + key + "' repeats the field '" + field + "'");
       if (field == "dtype") {
         std::string name = json.string();
         for (const auto &d : kDTypes)

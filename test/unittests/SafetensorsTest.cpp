@@ -181,3 +181,12 @@ TEST(SafetensorsErrors, OverflowingShape) {
   writeRaw(p, R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}})", "");
   expectError(p, "absurd shape");
 }
+
+// Regression (found by the fuzzer): a repeated "shape" appended to the first
+// list, escaping the bound on the element count.
+TEST(SafetensorsErrors, RepeatedField) {
+  std::string p = tempPath("repeat.safetensors");
+  writeRaw(p, R"({"a":{"dtype":"F16","shape":[2,34444444444],"shape":[2,34444444444],"data_offsets":[0,24]}})",
+           std::string(24, '\0'));
+  expectError(p, "repeats the field 'shape'");
+}
