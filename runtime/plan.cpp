@@ -33,6 +33,7 @@ Plan Plan::parse(const std::string &text) {
     else if (key == "batch") ls >> p.batch;
     else if (key == "kernel_batch") ls >> p.kernelBatch;
     else if (key == "resolution") ls >> p.resolution;
+    else if (key == "gpu_arch") ls >> p.gpuArch;
     else if (key == "arg") {
       PlanArg a;
       std::string kind, dtype, dims;
@@ -65,6 +66,7 @@ std::string Plan::serialize() const {
   std::ostringstream out;
   out << "model " << model << "\ntarget " << target << "\nmode " << mode << "\nbatch " << batch
       << "\nkernel_batch " << kernelBatch << "\nresolution " << resolution << "\n";
+  if (!gpuArch.empty()) out << "gpu_arch " << gpuArch << "\n";
   for (const PlanArg &a : args) {
     out << "arg " << kKinds[a.kind] << " " << a.name << " " << dtypeName(a.dtype) << " ";
     if (a.shape.empty()) out << "scalar";

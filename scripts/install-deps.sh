@@ -9,7 +9,7 @@ PKGS=(
   libgtest-dev clang libclang-rt-14-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   libopenmpi-dev openmpi-bin
-  libpng-dev libjpeg62-turbo-dev
+  libpng-dev libjpeg62-turbo-dev zlib1g-dev
   python3-torch python3-onnx python3-numpy
 )
 

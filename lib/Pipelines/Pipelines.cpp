@@ -38,13 +38,20 @@ void cmt::buildLinalgPipeline(OpPassManager &pm) {
   f.addPass(createCSEPass());
 }
 
-void cmt::buildCPULoweringPipeline(OpPassManager &pm) {
-  pm.nest<func::FuncOp>().addPass(createCMTApproximateMath());
+/// Tensors -> buffers with identity layouts at the function boundary, results
+/// as out-parameters (the executables' calling convention), deallocations
+/// after last use (what lets the runtime reuse memory by liveness).
+static void addBufferization(OpPassManager &pm) {
   addTextual(pm, "one-shot-bufferize{bufferize-function-boundaries "
                  "function-boundary-type-conversion=identity-layout-map},"
                  "buffer-results-to-out-params{modify-public-functions hoist-static-allocs},"
                  "buffer-deallocation-pipeline,"
                  "canonicalize,cse");
+}
+
+void cmt::buildCPULoweringPipeline(OpPassManager &pm) {
+  pm.nest<func::FuncOp>().addPass(createCMTApproximateMath());
+  addBufferization(pm);
   pm.addPass(createConvertLinalgToUKernels());
   pm.addPass(createCMTOutlineKernels());
   addTextual(pm, "func.func(convert-linalg-to-loops)");
@@ -56,7 +63,41 @@ void cmt::buildCPULoweringPipeline(OpPassManager &pm) {
                  "convert-cf-to-llvm,reconcile-unrealized-casts");
 }
 
+void cmt::buildCUDAKernelPipeline(OpPassManager &pm, const CUDAPipelineOptions &options) {
+  addBufferization(pm);
+  ConvertLinalgToUKernelsOptions blas;
+  blas.blasLayouts = true;
+  pm.addPass(createConvertLinalgToUKernels(blas));
+  pm.addPass(createCMTMapToGPU());
+  addTextual(pm, "gpu-kernel-outlining,nvvm-attach-target{chip=" + options.chip +
+                     " features=" + options.features + " O=3}");
+}
+
+void cmt::buildCUDAToLLVMPipeline(OpPassManager &pm) {
+  // Kernels: structured control flow and strided views first, since
+  // convert-gpu-to-nvvm lowers neither. Host: allocations through the
+  // runtime's device arena (_mlir_memref_to_llvm_alloc), launches through
+  // its mgpu* functions.
+  addTextual(pm, "lower-affine,convert-scf-to-cf,expand-strided-metadata,"
+                 "gpu.module(convert-gpu-to-nvvm),"
+                 "finalize-memref-to-llvm{use-generic-functions=true},"
+                 "convert-math-to-llvm,convert-arith-to-llvm,convert-index-to-llvm,"
+                 "convert-func-to-llvm{use-bare-ptr-memref-call-conv=true},"
+                 "convert-cf-to-llvm,gpu-to-llvm,reconcile-unrealized-casts,canonicalize,cse");
+}
+
 void cmt::registerPipelines() {
+  PassPipelineRegistration<CUDAPipelineOptions>(
+      "cmt-cuda-lowering",
+      "Lower linalg on tensors to host LLVM code launching NVVM kernels (before serialization)",
+      [](OpPassManager &pm, const CUDAPipelineOptions &options) {
+        buildCUDAKernelPipeline(pm, options);
+        buildCUDAToLLVMPipeline(pm);
+      });
+  PassPipelineRegistration<CUDAPipelineOptions>(
+      "cmt-cuda-kernels",
+      "Lower linalg on tensors to the gpu dialect: cuBLAS calls and one kernel per loop nest",
+      buildCUDAKernelPipeline);
   PassPipelineRegistration<GraphPipelineOptions>(
       "cmt-graph", "Expand cmt.model to graph-level cmt ops on tensors and simplify",
       buildGraphPipeline);

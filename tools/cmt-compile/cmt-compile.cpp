@@ -1,6 +1,6 @@
 //===- cmt-compile.cpp - a CMT model in, an executable out ------*- C++ -*-===//
 //
-//   cmt-compile MODEL --target=cpu --mode=infer --batch=N -o EXE
+//   cmt-compile MODEL --target=cpu|cuda --mode=infer --batch=N -o EXE
 //
 // MODEL is a models/*.mlir file (a cmt.model), an official checkpoint
 // (.safetensors, the configuration inferred from its tensors) or an ONNX
@@ -10,7 +10,9 @@
 //   model   the architecture (cmt.model), e.g. as inferred from a checkpoint
 //   cmt     graph-level cmt ops (func.func @forward)
 //   linalg  fused linalg on tensors
-//   llvm    optimised LLVM IR
+//   gpu     (cuda) the gpu dialect: cuBLAS calls and one kernel per loop nest
+//   ptx     (cuda) the kernels' PTX
+//   llvm    optimised LLVM IR (host code)
 //   obj     an object file (-o)
 //   exe     the executable (-o, the default)
 //
@@ -21,6 +23,7 @@
 #include "cmt/Import/ONNX.h"
 #include "cmt/Pipelines/Pipelines.h"
 #include "cmt/Target/CPU/CPUTarget.h"
+#include "cmt/Target/CUDA/CUDATarget.h"
 #include "cmt/Target/ONNX/ONNXExport.h"
 #include "runtime/plan.h"
 
@@ -33,6 +36,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -49,7 +53,16 @@ static cl::opt<std::string> inputPath(cl::Positional,
                                       cl::Required);
 static cl::opt<std::string> outputPath("o", cl::desc("Output file (the executable with -emit=exe)"),
                                        cl::value_desc("path"), cl::init("-"));
-static cl::opt<std::string> target("target", cl::desc("cpu (cuda: not yet)"), cl::init("cpu"));
+static cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"));
+static cl::opt<std::string> gpuArch("gpu-arch", cl::desc("CUDA architecture (--target=cuda)"),
+                                    cl::init("sm_90"));
+static cl::opt<std::string> cudaPath("cuda-path",
+                                     cl::desc("CUDA toolkit for ptxas (default: MLIR's search)"),
+                                     cl::init(""));
+static cl::opt<bool> reportKernels("report-kernels",
+                                   cl::desc("(cuda) list the kernels of one forward with the "
+                                            "model modules each computes"),
+                                   cl::init(false));
 static cl::opt<std::string> mode(
     "mode",
     cl::desc("infer, or train-forward (training-mode forward: loss and updated BN statistics; "
@@ -75,12 +88,14 @@ static cl::opt<std::string> weightsPath(
     cl::value_desc("W.safetensors"), cl::init(""));
 static cl::opt<std::string> runtimeDir("runtime-dir", cl::desc("Where libcmt_runtime*.a are"),
                                        cl::init(""));
-enum class Emit { Model, CMT, Linalg, LLVM, Obj, Exe };
+enum class Emit { Model, CMT, Linalg, GPU, PTX, LLVM, Obj, Exe };
 static cl::opt<Emit> emit(
     "emit", cl::desc("Stop after this stage and write it"), cl::init(Emit::Exe),
     cl::values(clEnumValN(Emit::Model, "model", "the architecture (cmt.model)"),
                clEnumValN(Emit::CMT, "cmt", "graph-level cmt ops"),
                clEnumValN(Emit::Linalg, "linalg", "fused linalg on tensors"),
+               clEnumValN(Emit::GPU, "gpu", "(cuda) the gpu dialect: kernels and cuBLAS calls"),
+               clEnumValN(Emit::PTX, "ptx", "(cuda) the kernels' PTX"),
                clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
                clEnumValN(Emit::Obj, "obj", "an object file"),
                clEnumValN(Emit::Exe, "exe", "a self-contained executable")));
@@ -236,8 +251,13 @@ int main(int argc, char **argv) {
   registerAllPasses();
   cl::ParseCommandLineOptions(argc, argv, "CMT compiler: a model in, an executable out\n");
 
-  if (target != "cpu")
-    return fail("--target=" + target + " is not supported yet (cpu is)");
+  bool cuda = target == "cuda";
+  if (target != "cpu" && !cuda)
+    return fail("--target=" + target + " is not supported (cpu and cuda are)");
+  if (!cuda && (emit == Emit::GPU || emit == Emit::PTX || reportKernels))
+    return fail("-emit=gpu, -emit=ptx and --report-kernels need --target=cuda");
+  if (cuda && !llvm::StringRef(gpuArch).starts_with("sm_"))
+    return fail("--gpu-arch must name an sm_XX architecture, got '" + gpuArch + "'");
   bool train = mode == "train-forward";
   if (mode != "infer" && !train)
     return fail("--mode=" + mode + " is not supported yet (infer and train-forward are)");
@@ -249,6 +269,7 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   registerAllDialects(registry);
   registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
   registry.insert<cmt::CMTDialect>();
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
@@ -279,8 +300,11 @@ int main(int argc, char **argv) {
 
   // Evaluation-mode batch norm makes images independent: the CPU kernel takes
   // one image and the runtime spreads the batch over threads. Training-mode
-  // batch statistics need the whole batch in one call.
-  int64_t kernelBatch = train ? batch : 1;
+  // batch statistics need the whole batch in one call, and so does the GPU
+  // (one graph for the batch).
+  if (cuda && train)
+    return fail("--target=cuda supports --mode=infer so far");
+  int64_t kernelBatch = train || cuda ? batch : 1;
   cmt::GraphPipelineOptions graph;
   graph.batch = kernelBatch;
   graph.activations = activations;
@@ -309,8 +333,27 @@ int main(int argc, char **argv) {
   if (emit == Emit::Linalg)
     return write([&](raw_ostream &os) { module->print(os); });
 
-  if (failed(runPipeline(*module, cmt::buildCPULoweringPipeline)))
+  if (cuda) {
+    cmt::CUDAPipelineOptions cudaOptions;
+    cudaOptions.chip = gpuArch;
+    if (failed(runPipeline(*module, [&](OpPassManager &pm) {
+          cmt::buildCUDAKernelPipeline(pm, cudaOptions);
+        })))
+      return fail("lowering to the gpu dialect failed");
+    if (reportKernels)
+      cmt::reportKernels(*module, llvm::outs());
+    if (emit == Emit::GPU)
+      return write([&](raw_ostream &os) { module->print(os); });
+    if (failed(runPipeline(*module, cmt::buildCUDAToLLVMPipeline)))
+      return fail("lowering to LLVM and NVVM failed");
+    if (failed(cmt::serializeKernels(*module, emit == Emit::PTX ? "isa" : "bin", cudaPath)))
+      return fail("compiling the kernels failed (ptxas; see above)");
+    if (emit == Emit::PTX)
+      return write([&](raw_ostream &os) { cmt::printPTX(*module, os); });
+    plan->gpuArch = gpuArch;
+  } else if (failed(runPipeline(*module, cmt::buildCPULoweringPipeline))) {
     return fail("lowering to LLVM failed");
+  }
   if (failed(cmt::addExecutableInterface(*module, "forward", plan->serialize(), defaultWeights)))
     return fail("cannot add the executable interface");
 

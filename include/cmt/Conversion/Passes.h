@@ -13,6 +13,8 @@
 namespace cmt {
 /// The runtime's micro-kernel entry point, called by convert-linalg-to-ukernels.
 inline constexpr llvm::StringLiteral kSgemmUKernel = "cmt_ukernel_sgemm";
+/// The same contract, run by the CUDA runtime with cuBLAS (blas-layouts).
+inline constexpr llvm::StringLiteral kBlasSgemm = "cmt_blas_sgemm";
 
 #define GEN_PASS_DECL
 #include "cmt/Conversion/Passes.h.inc"

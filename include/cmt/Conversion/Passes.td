@@ -59,6 +59,13 @@ def ConvertLinalgToUKernels : Pass<"convert-linalg-to-ukernels", "mlir::ModuleOp
                             %c1, %c8, %pc, %c0, %c0, %c4, %c1) : (index, ...) -> ()
     ```
   }];
+  let options = [
+    Option<"blasLayouts", "blas-layouts", "bool", /*default=*/"false",
+           "Only contractions a BLAS runs as one strided-batched call: at most "
+           "one batch dimension of extent > 1 and every matrix column- or "
+           "row-major; calls cmt_blas_sgemm, which the CUDA runtime runs with "
+           "cuBLAS (the others become kernels)">,
+  ];
   let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];
 }

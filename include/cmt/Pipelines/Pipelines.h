@@ -38,6 +38,24 @@ void buildLinalgPipeline(mlir::OpPassManager &pm);
 /// convention: every argument is a pointer to its data).
 void buildCPULoweringPipeline(mlir::OpPassManager &pm);
 
+struct CUDAPipelineOptions : mlir::PassPipelineOptions<CUDAPipelineOptions> {
+  Option<std::string> chip{*this, "chip", llvm::cl::desc("GPU architecture (sm_XX)"),
+                           llvm::cl::init("sm_90")};
+  Option<std::string> features{*this, "features", llvm::cl::desc("PTX features"),
+                               llvm::cl::init("+ptx80")};
+};
+
+/// linalg on tensors -> gpu dialect: bufferization as for the CPU,
+/// contractions that cuBLAS can run as calls of cmt_ukernel_sgemm (the CUDA
+/// runtime implements it with cuBLAS), every other loop nest one 1-D
+/// gpu.launch (cmt-map-to-gpu), outlined into a gpu.module with an NVVM
+/// target.
+void buildCUDAKernelPipeline(mlir::OpPassManager &pm, const CUDAPipelineOptions &options);
+
+/// gpu dialect -> LLVM dialect (host) and NVVM (kernels); gpu-module-to-binary
+/// then makes the cubin (the CUDA target does that step).
+void buildCUDAToLLVMPipeline(mlir::OpPassManager &pm);
+
 /// Registers every named pipeline with the pass registry (for cmt-opt).
 void registerPipelines();
 } // namespace cmt

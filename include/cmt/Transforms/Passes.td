@@ -88,4 +88,44 @@ def CMTOutlineKernels : Pass<"cmt-outline-kernels", "mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def CMTMapToGPU : Pass<"cmt-map-to-gpu", "mlir::ModuleOp"> {
+  let summary = "Turn each linalg op and copy on buffers into a 1-D gpu.launch";
+  let description = [{
+    After bufferization the host function holds one linalg op (or
+    `memref.copy`) per fused loop nest. Each becomes one kernel: the
+    iterators are interchanged so that the parallel ones come first, the
+    parallel iteration space is linearised over a one-dimensional grid of
+    `block-size` threads, innermost dimension fastest (so that a warp's
+    threads touch consecutive channels of the channels-last tensors, and
+    loads coalesce), and each thread runs the reduction loops of its
+    element sequentially. Unlike upstream `gpu-map-parallel-loops`, any
+    rank and any extent maps (no tile-size divisibility, no more than three
+    dimensions needed). Contractions that `convert-linalg-to-ukernels`
+    turned into BLAS calls are host calls and stay as they are.
+
+    Before:
+    ```mlir
+    linalg.generic {iterator_types = ["parallel", "parallel"]}
+        ins(%a : memref<128x46xf32>) outs(%b : memref<128x46xf32>) {...}
+    ```
+    After:
+    ```mlir
+    gpu.launch blocks(%bx, ...) in (%gx = %c23, ...) threads(%tx, ...) in (%sx = %c256, ...) {
+      %id = ... %bx * 256 + %tx
+      scf.if %id < 5888 {
+        %i = %id / 46, %j = %id % 46
+        memref.load %a[%i, %j] ... memref.store ... %b[%i, %j]
+      }
+      gpu.terminator
+    }
+    ```
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads per block">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect"];
+}
+
 #endif // CMT_TRANSFORMS_PASSES_TD

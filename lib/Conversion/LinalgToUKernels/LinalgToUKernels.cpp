@@ -4,6 +4,7 @@
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "runtime/blas_layout.h"
 
 namespace cmt {
 #define GEN_PASS_DEF_CONVERTLINALGTOUKERNELS
@@ -40,6 +41,8 @@ std::optional<SmallVector<int64_t>> loopStrides(MemRefType type, AffineMap map,
 
 struct ConvertLinalgToUKernelsPass
     : cmt::impl::ConvertLinalgToUKernelsBase<ConvertLinalgToUKernelsPass> {
+  using ConvertLinalgToUKernelsBase::ConvertLinalgToUKernelsBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<linalg::GenericOp> candidates;
@@ -52,11 +55,12 @@ struct ConvertLinalgToUKernelsPass
 
     OpBuilder b(module.getBodyRegion());
     auto indexType = b.getIndexType();
-    func::FuncOp callee = module.lookupSymbol<func::FuncOp>(kSgemmUKernel);
+    StringRef name = blasLayouts ? kBlasSgemm : kSgemmUKernel;
+    func::FuncOp callee = module.lookupSymbol<func::FuncOp>(name);
     if (!callee) {
       b.setInsertionPointToStart(module.getBody());
       callee = func::FuncOp::create(
-          b, module.getLoc(), kSgemmUKernel,
+          b, module.getLoc(), name,
           b.getFunctionType(SmallVector<Type>(kNumArgs, indexType), {}));
       callee.setPrivate();
     }
@@ -64,12 +68,38 @@ struct ConvertLinalgToUKernelsPass
       (void)rewrite(op, callee);
   }
 
+  /// Loop dimensions of each operand's matrix: A (m, k), B (k, n), C (m, n).
+  SmallVector<SmallVector<unsigned>> order(const linalg::ContractionDimensions &dims) {
+    return {{dims.m[0], dims.k[0]}, {dims.k[0], dims.n[0]}, {dims.m[0], dims.n[0]}};
+  }
+
+  /// Whether one strided-batched BLAS call computes `op`: at most one batch
+  /// dimension and every operand's matrix row- or column-major.
+  bool fitsBlas(linalg::GenericOp op, ArrayRef<int64_t> extents, ArrayRef<unsigned> batch,
+                ArrayRef<SmallVector<unsigned>> order) {
+    if (batch.size() > 1)
+      return false;
+    // extents: b0, b1, m, n, k
+    int64_t m = extents[2], n = extents[3], k = extents[4];
+    int64_t rows[3] = {m, k, m}, cols[3] = {k, n, n};
+    for (unsigned i = 0; i < 3; ++i) {
+      OpOperand &operand = op->getOpOperand(i);
+      auto type = dyn_cast<MemRefType>(operand.get().getType());
+      if (!type)
+        return false;
+      auto strides = loopStrides(type, op.getMatchingIndexingMap(&operand), order[i]);
+      if (!strides || !cmt::rt::blasLayout(rows[i], cols[i], (*strides)[0], (*strides)[1]).ok)
+        return false;
+    }
+    return true;
+  }
+
   /// Replaces `op` by a kernel call where it fits the kernel's shape;
   /// otherwise leaves it to become loops.
   LogicalResult rewrite(linalg::GenericOp op, func::FuncOp callee) {
     FailureOr<linalg::ContractionDimensions> dims = linalg::inferContractionDims(op);
     if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 || dims->k.size() != 1 ||
-        dims->batch.size() > kMaxBatchDims || op.getNumDpsInputs() != 2 ||
+        op.getNumDpsInputs() != 2 ||
         op.getNumDpsInits() != 1)
       return failure();
     SmallVector<int64_t> ranges = op.getStaticLoopRanges();
@@ -80,9 +110,16 @@ struct ConvertLinalgToUKernelsPass
     // missing batch dimension has extent 1 and stride 0).
     SmallVector<int64_t> extents;
     SmallVector<unsigned> batch(dims->batch.begin(), dims->batch.end());
+    // Batch dimensions of extent 1 (a batch of one image) are no batch at all.
+    llvm::erase_if(batch, [&](unsigned d) { return ranges[d] == 1; });
+    if (batch.size() > kMaxBatchDims)
+      return failure();
     for (unsigned i = 0; i < kMaxBatchDims; ++i)
       extents.push_back(i < batch.size() ? ranges[batch[i]] : 1);
     extents.append({ranges[dims->m[0]], ranges[dims->n[0]], ranges[dims->k[0]]});
+
+    if (blasLayouts && !fitsBlas(op, extents, batch, order(*dims)))
+      return failure();
 
     Location loc = op.getLoc();
     OpBuilder b(op);
@@ -91,9 +128,7 @@ struct ConvertLinalgToUKernelsPass
     for (int64_t e : extents)
       args.push_back(cidx(e));
 
-    // A: (batch, m, k), B: (batch, k, n), C: (batch, m, n)
-    SmallVector<SmallVector<unsigned>> order = {
-        {dims->m[0], dims->k[0]}, {dims->k[0], dims->n[0]}, {dims->m[0], dims->n[0]}};
+    SmallVector<SmallVector<unsigned>> order = this->order(*dims);
     for (unsigned i = 0; i < 3; ++i) {
       OpOperand &operand = op->getOpOperand(i);
       auto type = dyn_cast<MemRefType>(operand.get().getType());

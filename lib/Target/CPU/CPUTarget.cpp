@@ -162,9 +162,11 @@ LogicalResult cmt::linkExecutable(StringRef objectPath, StringRef exePath,
                    << " not found (build it, or pass --runtime-dir)\n";
       return failure();
     }
-  SmallVector<StringRef> args = {*cxx,          objectPath, runtimeMain.str(), runtime.str(),
-                                 "-o",          exePath,    "-lpng",           "-ljpeg",
-                                 "-lpthread",   "-lm"};
+  // Image decoders and the C++ runtime linked in statically: the executable
+  // runs on machines that have neither (GPU servers often lack libjpeg).
+  SmallVector<StringRef> args = {*cxx, objectPath, runtimeMain.str(), runtime.str(), "-o", exePath,
+                                 "-static-libstdc++", "-static-libgcc", "-Wl,-Bstatic", "-lpng16",
+                                 "-ljpeg", "-lz", "-Wl,-Bdynamic", "-lpthread", "-lm", "-ldl"};
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*cxx, args, std::nullopt, {}, 0, 0, &message);
   if (rc != 0) {

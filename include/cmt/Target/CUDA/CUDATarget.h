@@ -1,0 +1,25 @@
+//===- CUDATarget.h - kernels to PTX/cubin, kernel reports ------*- C++ -*-===//
+#ifndef CMT_TARGET_CUDA_CUDATARGET_H
+#define CMT_TARGET_CUDA_CUDATARGET_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+
+namespace cmt {
+/// Compiles every gpu.module (NVVM, after buildCUDAToLLVMPipeline) into a
+/// gpu.binary: PTX text for `format` "isa", a cubin for "bin". Calls ptxas
+/// from the CUDA toolkit (`toolkit`, or MLIR's default search when empty).
+mlir::LogicalResult serializeKernels(mlir::ModuleOp module, llvm::StringRef format,
+                                     llvm::StringRef toolkit = "");
+
+/// Prints the PTX of every gpu.binary made with format "isa".
+void printPTX(mlir::ModuleOp module, llvm::raw_ostream &os);
+
+/// Lists, in launch order, what one forward runs on the GPU: each kernel
+/// (name, grid, block) and each cuBLAS call (shape), with the model's
+/// modules it computes (from the ops' name locations). Works on the gpu
+/// dialect level (after buildCUDAKernelPipeline). Returns the kernel count.
+unsigned reportKernels(mlir::ModuleOp module, llvm::raw_ostream &os);
+} // namespace cmt
+
+#endif

@@ -1,0 +1,445 @@
+// cuda.cpp - see cuda.h. The CUDA driver API and cuBLAS are declared here by
+// hand (a dozen stable C entry points) and loaded with dlopen, so that the
+// runtime builds without the CUDA toolkit and its executables start without a
+// driver. Every call goes through CU_CHECK / BLAS_CHECK, which name the call,
+// the file and the line.
+#include "runtime/cuda.h"
+
+#include "runtime/blas_layout.h"
+#include "runtime/safetensors.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <string>
+
+namespace {
+using CUresult = int;
+using CUdevice = int;
+using CUcontext = void *;
+using CUmodule = void *;
+using CUfunction = void *;
+using CUstream = void *;
+using CUgraph = void *;
+using CUgraphExec = void *;
+using CUdeviceptr = unsigned long long;
+
+constexpr int kAttrMajor = 75, kAttrMinor = 76;  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_*
+constexpr int kCaptureRelaxed = 2;                // CU_STREAM_CAPTURE_MODE_RELAXED
+constexpr int kStreamNonBlocking = 1;
+constexpr int kOpN = 0, kOpT = 1, kR32F = 0;      // cublasOperation_t, CUDA_R_32F
+constexpr int kCompute32F = 68, kCompute32FFast16BF = 75, kCompute32FFastTF32 = 77;
+constexpr int kGemmDefault = -1;
+constexpr size_t kBlasWorkspace = 32 << 20;
+constexpr size_t kAlign = 256;
+
+struct Driver {
+  void *lib = nullptr;
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuDeviceGetCount)(int *);
+  CUresult (*cuDeviceGet)(CUdevice *, int);
+  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
+  CUresult (*cuDeviceGetName)(char *, int, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*cuCtxSetCurrent)(CUcontext);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemGetInfo)(size_t *, size_t *);
+  CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*cuStreamCreate)(CUstream *, unsigned);
+  CUresult (*cuStreamSynchronize)(CUstream);
+  CUresult (*cuStreamBeginCapture)(CUstream, int);
+  CUresult (*cuStreamEndCapture)(CUstream, CUgraph *);
+  CUresult (*cuGraphInstantiate)(CUgraphExec *, CUgraph, unsigned long long);
+  CUresult (*cuGraphLaunch)(CUgraphExec, CUstream);
+  CUresult (*cuGraphGetNodes)(CUgraph, void **, size_t *);
+  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, CUstream, void **, void **);
+  CUresult (*cuGetErrorString)(CUresult, const char **);
+};
+
+struct Blas {
+  void *lib = nullptr;
+  int (*create)(void **);
+  int (*setStream)(void *, CUstream);
+  int (*setWorkspace)(void *, void *, size_t);
+  int (*gemm)(void *, int, int, int, int, int, const void *, const void *, int, int, long long,
+              const void *, int, int, long long, const void *, void *, int, int, long long, int, int,
+              int);
+  const char *(*statusString)(int);
+};
+
+Driver cu;
+Blas blas;
+
+void *symbol(void *lib, const char *libName, const char *name) {
+  void *s = dlsym(lib, name);
+  if (!s)
+    throw cmt::rt::Error(std::string(libName) + " has no symbol " + name +
+                         " (a CUDA 13 driver and toolkit are needed)");
+  return s;
+}
+
+template <typename F>
+void load(F &f, void *lib, const char *libName, const char *name) {
+  f = reinterpret_cast<F>(symbol(lib, libName, name));
+}
+
+[[noreturn]] void cuFail(CUresult r, const char *call, const char *file, int line) {
+  const char *msg = nullptr;
+  if (cu.cuGetErrorString) cu.cuGetErrorString(r, &msg);
+  std::string text = std::string(file) + ":" + std::to_string(line) + ": " + call + " failed: " +
+                     (msg ? msg : "CUDA error " + std::to_string(r));
+  if (r == 2) text += " (out of GPU memory: try a smaller --batch)";  // CUDA_ERROR_OUT_OF_MEMORY
+  throw cmt::rt::Error(text);
+}
+
+#define CU_CHECK(call)                                           \
+  do {                                                           \
+    CUresult r_ = (call);                                        \
+    if (r_ != 0) cuFail(r_, #call, __FILE__, __LINE__);          \
+  } while (0)
+
+#define BLAS_CHECK(call)                                                                       \
+  do {                                                                                         \
+    int s_ = (call);                                                                           \
+    if (s_ != 0)                                                                               \
+      throw cmt::rt::Error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " +     \
+                           #call + " failed: " + (blas.statusString ? blas.statusString(s_) : \
+                                                  std::to_string(s_)));                        \
+  } while (0)
+
+void loadDriver() {
+  if (cu.lib) return;
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    throw cmt::rt::Error(std::string("this executable runs on an NVIDIA GPU, and the CUDA driver "
+                                     "cannot be loaded here (") +
+                         dlerror() + "); compile with --target=cpu to run on the CPU");
+  const char *n = "libcuda.so.1";
+  load(cu.cuInit, lib, n, "cuInit");
+  load(cu.cuDeviceGetCount, lib, n, "cuDeviceGetCount");
+  load(cu.cuDeviceGet, lib, n, "cuDeviceGet");
+  load(cu.cuDeviceGetAttribute, lib, n, "cuDeviceGetAttribute");
+  load(cu.cuDeviceGetName, lib, n, "cuDeviceGetName");
+  load(cu.cuDevicePrimaryCtxRetain, lib, n, "cuDevicePrimaryCtxRetain");
+  load(cu.cuCtxSetCurrent, lib, n, "cuCtxSetCurrent");
+  load(cu.cuMemAlloc, lib, n, "cuMemAlloc_v2");
+  load(cu.cuMemFree, lib, n, "cuMemFree_v2");
+  load(cu.cuMemGetInfo, lib, n, "cuMemGetInfo_v2");
+  load(cu.cuMemcpyHtoD, lib, n, "cuMemcpyHtoD_v2");
+  load(cu.cuMemcpyDtoH, lib, n, "cuMemcpyDtoH_v2");
+  load(cu.cuStreamCreate, lib, n, "cuStreamCreate");
+  load(cu.cuStreamSynchronize, lib, n, "cuStreamSynchronize");
+  load(cu.cuStreamBeginCapture, lib, n, "cuStreamBeginCapture_v2");
+  load(cu.cuStreamEndCapture, lib, n, "cuStreamEndCapture");
+  load(cu.cuGraphInstantiate, lib, n, "cuGraphInstantiateWithFlags");
+  load(cu.cuGraphLaunch, lib, n, "cuGraphLaunch");
+  load(cu.cuGraphGetNodes, lib, n, "cuGraphGetNodes");
+  load(cu.cuModuleLoadData, lib, n, "cuModuleLoadData");
+  load(cu.cuModuleGetFunction, lib, n, "cuModuleGetFunction");
+  load(cu.cuLaunchKernel, lib, n, "cuLaunchKernel");
+  load(cu.cuGetErrorString, lib, n, "cuGetErrorString");
+  cu.lib = lib;
+}
+
+void loadBlas() {
+  if (blas.lib) return;
+  void *lib = dlopen("libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) lib = dlopen("/usr/local/cuda/lib64/libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    throw cmt::rt::Error(std::string("cuBLAS 13 (libcublas.so.13) cannot be loaded: ") + dlerror() +
+                         " (install the CUDA 13 toolkit's libraries or add them to LD_LIBRARY_PATH)");
+  const char *n = "libcublas.so.13";
+  load(blas.create, lib, n, "cublasCreate_v2");
+  load(blas.setStream, lib, n, "cublasSetStream_v2");
+  load(blas.setWorkspace, lib, n, "cublasSetWorkspace_v2");
+  load(blas.gemm, lib, n, "cublasGemmStridedBatchedEx");
+  load(blas.statusString, lib, n, "cublasGetStatusString");
+  blas.lib = lib;
+}
+
+// First-fit over a free list, offsets relative to a base that is null while
+// planning. Same call sequence, same offsets: what capture allocates is what
+// planning measured.
+struct Arena {
+  CUdeviceptr base = 0;
+  size_t size = 0, peak = 0;
+  std::map<size_t, size_t> free;  // offset -> length
+  std::map<size_t, size_t> used;
+
+  void reset(CUdeviceptr b, size_t capacity) {
+    base = b;
+    size = capacity;
+    peak = 0;
+    free.clear();
+    used.clear();
+    free[0] = capacity;
+  }
+  void *alloc(size_t bytes) {
+    bytes = std::max<size_t>(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
+    for (auto it = free.begin(); it != free.end(); ++it) {
+      if (it->second < bytes) continue;
+      size_t off = it->first, len = it->second;
+      free.erase(it);
+      if (len > bytes) free[off + bytes] = len - bytes;
+      used[off] = bytes;
+      peak = std::max(peak, off + bytes);
+      return reinterpret_cast<void *>(base + off + (base ? 0 : kAlign));
+    }
+    throw cmt::rt::Error("device arena exhausted (" + std::to_string(size) + " bytes)");
+  }
+  void release(void *p) {
+    size_t off = reinterpret_cast<uintptr_t>(p) - base - (base ? 0 : kAlign);
+    auto it = used.find(off);
+    if (it == used.end()) throw cmt::rt::Error("compiled code freed memory it did not allocate");
+    size_t len = it->second;
+    used.erase(it);
+    auto next = free.lower_bound(off);
+    if (next != free.end() && off + len == next->first) {
+      len += next->second;
+      free.erase(next);
+    }
+    auto prev = free.lower_bound(off);
+    if (prev != free.begin() && std::prev(prev)->first + std::prev(prev)->second == off) {
+      --prev;
+      prev->second += len;
+    } else {
+      free[off] = len;
+    }
+  }
+};
+
+// What the compiled code's calls act on; one executor per process.
+struct State {
+  bool planning = true;  // no GPU work, only sizes
+  Arena arena;
+  CUstream stream = nullptr;
+  void *blasHandle = nullptr;
+  int computeType = kCompute32F;
+  std::map<std::pair<const void *, std::string>, CUfunction> functions;
+  std::map<const void *, CUmodule> modules;
+};
+State state;
+
+struct ModuleImage {
+  const void *data;
+  size_t size;
+};
+}  // namespace
+
+extern "C" void cmt_forward_packed(void **args);
+
+// ---- the functions compiled code calls (gpu-to-llvm's mgpu* ABI) ----------
+extern "C" void *mgpuModuleLoad(void *data, size_t size) {
+  // Called from a global constructor, before main: the module is loaded on
+  // first use, once a context exists.
+  return new ModuleImage{data, size};
+}
+extern "C" void mgpuModuleUnload(void *) {}
+extern "C" void *mgpuModuleGetFunction(void *module, const char *name) {
+  auto *image = static_cast<ModuleImage *>(module);
+  auto key = std::make_pair(static_cast<const void *>(image), std::string(name));
+  auto it = state.functions.find(key);
+  if (it != state.functions.end()) return it->second;
+  CUmodule &m = state.modules[image->data];
+  if (!m) CU_CHECK(cu.cuModuleLoadData(&m, image->data));
+  CUfunction f;
+  CU_CHECK(cu.cuModuleGetFunction(&f, m, name));
+  return state.functions[key] = f;
+}
+extern "C" void *mgpuStreamCreate() { return state.stream; }
+extern "C" void mgpuStreamSynchronize(void *) {}  // the executor synchronises
+extern "C" void mgpuStreamDestroy(void *) {}
+extern "C" void mgpuLaunchKernel(void *f, int64_t gx, int64_t gy, int64_t gz, int64_t bx, int64_t by,
+                                 int64_t bz, int32_t smem, void *stream, void **params, void **extra,
+                                 size_t) {
+  if (state.planning) return;
+  CU_CHECK(cu.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, stream, params, extra));
+}
+extern "C" void *_mlir_memref_to_llvm_alloc(size_t bytes) { return state.arena.alloc(bytes); }
+extern "C" void *_mlir_memref_to_llvm_aligned_alloc(size_t, size_t bytes) {
+  return state.arena.alloc(bytes);
+}
+extern "C" void _mlir_memref_to_llvm_free(void *p) { state.arena.release(p); }
+
+// C[b, m, n] += sum_k A[b, m, k] B[b, k, n] with cuBLAS (row-major view; the
+// compiler only sends layouts blasLayout accepts, see LinalgToUKernels).
+extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_t N, int64_t K,  //
+                               int64_t a, int64_t sAb0, int64_t sAb1, int64_t sAm, int64_t sAk,   //
+                               int64_t b, int64_t sBb0, int64_t sBb1, int64_t sBk, int64_t sBn,   //
+                               int64_t c, int64_t sCb0, int64_t sCb1, int64_t sCm, int64_t sCn) {
+  using cmt::rt::blasLayout;
+  if (state.planning) return;
+  // One batch loop at most runs on the host; the other is cuBLAS's.
+  int64_t outer = batch0, inner = batch1, sAo = sAb0, sBo = sBb0, sCo = sCb0, sAi = sAb1, sBi = sBb1,
+          sCi = sCb1;
+  if (inner == 1) {
+    std::swap(outer, inner);
+    std::swap(sAo, sAi);
+    std::swap(sBo, sBi);
+    std::swap(sCo, sCi);
+  }
+  auto la = blasLayout(M, K, sAm, sAk), lb = blasLayout(K, N, sBk, sBn), lc = blasLayout(M, N, sCm, sCn);
+  if (!la.ok || !lb.ok || !lc.ok)
+    throw cmt::rt::Error("cmt_blas_sgemm: a layout cuBLAS cannot take (the compiler should not have "
+                         "sent it)");
+  const float one = 1.f;
+  for (int64_t o = 0; o < outer; ++o) {
+    const float *A = reinterpret_cast<const float *>(a) + o * sAo;
+    const float *B = reinterpret_cast<const float *>(b) + o * sBo;
+    float *C = reinterpret_cast<float *>(c) + o * sCo;
+    if (lc.rowMajor) {
+      // Column-major C^T (N x M) = B^T A^T.
+      BLAS_CHECK(blas.gemm(state.blasHandle, lb.rowMajor ? kOpN : kOpT, la.rowMajor ? kOpN : kOpT, N, M, K,
+                           &one, B, kR32F, lb.ld, sBi, A, kR32F, la.ld, sAi, &one, C, kR32F, lc.ld, sCi,
+                           inner, state.computeType, kGemmDefault));
+    } else {
+      BLAS_CHECK(blas.gemm(state.blasHandle, la.rowMajor ? kOpT : kOpN, lb.rowMajor ? kOpT : kOpN, M, N, K,
+                           &one, A, kR32F, la.ld, sAi, B, kR32F, lb.ld, sBi, &one, C, kR32F, lc.ld, sCi,
+                           inner, state.computeType, kGemmDefault));
+    }
+  }
+}
+
+namespace cmt::rt {
+
+Precision parsePrecision(const std::string &name) {
+  if (name == "fp32") return Precision::FP32;
+  if (name == "tf32") return Precision::TF32;
+  if (name == "bf16") return Precision::BF16;
+  throw Error("--precision must be fp32, tf32 or bf16, got '" + name + "'");
+}
+
+struct CudaExecutor::Impl {
+  const Plan &plan;
+  std::string name;
+  std::vector<CUdeviceptr> device;  // per plan argument
+  std::vector<void *> host;
+  CUdeviceptr arena = 0, workspace = 0;
+  size_t argBytes = 0, nodes = 0;
+  CUgraphExec exec = nullptr;
+
+  explicit Impl(const Plan &p) : plan(p) {}
+
+  size_t bytes(const PlanArg &a) const { return static_cast<size_t>(a.numel()) * dtypeSize(a.dtype); }
+
+  std::vector<void *> kernelArgs() const {
+    std::vector<void *> args(device.size());
+    for (size_t i = 0; i < device.size(); ++i) args[i] = reinterpret_cast<void *>(device[i]);
+    return args;
+  }
+
+  void capture() {
+    // Sizes first: the host code runs with nothing launched.
+    state.planning = true;
+    state.arena.reset(0, SIZE_MAX / 2);
+    std::vector<void *> args = kernelArgs();
+    cmt_forward_packed(args.data());
+    size_t need = state.arena.peak + kAlign;
+    if (need) CU_CHECK(cu.cuMemAlloc(&arena, need));
+    state.arena.reset(arena, need);
+    // Planning resolved every kernel: no module loads while capturing.
+    state.planning = false;
+    CU_CHECK(cu.cuStreamBeginCapture(state.stream, kCaptureRelaxed));
+    try {
+      cmt_forward_packed(args.data());
+    } catch (...) {
+      CUgraph g;
+      cu.cuStreamEndCapture(state.stream, &g);
+      throw;
+    }
+    CUgraph graph;
+    CU_CHECK(cu.cuStreamEndCapture(state.stream, &graph));
+    CU_CHECK(cu.cuGraphGetNodes(graph, nullptr, &nodes));
+    CU_CHECK(cu.cuGraphInstantiate(&exec, graph, 0));
+  }
+};
+
+CudaExecutor::CudaExecutor(const Plan &plan, Precision precision, int ordinal) : impl_(new Impl(plan)) {
+  loadDriver();
+  CU_CHECK(cu.cuInit(0));
+  int count = 0;
+  CU_CHECK(cu.cuDeviceGetCount(&count));
+  if (count <= ordinal)
+    throw Error("no CUDA device " + std::to_string(ordinal) + " (" + std::to_string(count) + " found)");
+  CUdevice dev;
+  CU_CHECK(cu.cuDeviceGet(&dev, ordinal));
+  int major = 0, minor = 0;
+  CU_CHECK(cu.cuDeviceGetAttribute(&major, kAttrMajor, dev));
+  CU_CHECK(cu.cuDeviceGetAttribute(&minor, kAttrMinor, dev));
+  char name[256] = {};
+  CU_CHECK(cu.cuDeviceGetName(name, sizeof name - 1, dev));
+  impl_->name = std::string(name) + " (sm_" + std::to_string(major * 10 + minor) + ")";
+  std::string have = "sm_" + std::to_string(major * 10 + minor);
+  if (!plan.gpuArch.empty() && plan.gpuArch != have)
+    throw Error("this executable was compiled for " + plan.gpuArch + ", and " + name + " is " + have +
+                ": recompile with --gpu-arch=" + have);
+  CUcontext ctx;
+  CU_CHECK(cu.cuDevicePrimaryCtxRetain(&ctx, dev));
+  CU_CHECK(cu.cuCtxSetCurrent(ctx));
+  CU_CHECK(cu.cuStreamCreate(&state.stream, kStreamNonBlocking));
+  loadBlas();
+  BLAS_CHECK(blas.create(&state.blasHandle));
+  BLAS_CHECK(blas.setStream(state.blasHandle, state.stream));
+  // A fixed workspace: cuBLAS must not allocate while the graph is captured.
+  CU_CHECK(cu.cuMemAlloc(&impl_->workspace, kBlasWorkspace));
+  BLAS_CHECK(blas.setWorkspace(state.blasHandle, reinterpret_cast<void *>(impl_->workspace), kBlasWorkspace));
+  state.computeType = precision == Precision::FP32   ? kCompute32F
+                      : precision == Precision::TF32 ? kCompute32FFastTF32
+                                                     : kCompute32FFast16BF;
+}
+
+CudaExecutor::~CudaExecutor() = default;  // the process ends with it: the driver frees everything
+
+void CudaExecutor::bind(const std::vector<void *> &host) {
+  Impl &m = *impl_;
+  m.host = host;
+  m.device.assign(host.size(), 0);
+  for (size_t i = 0; i < host.size(); ++i) {
+    const PlanArg &a = m.plan.args[i];
+    size_t n = m.bytes(a);
+    CU_CHECK(cu.cuMemAlloc(&m.device[i], std::max<size_t>(n, 1)));
+    m.argBytes += n;
+    if (a.kind == PlanArg::Parameter || a.kind == PlanArg::Buffer)
+      CU_CHECK(cu.cuMemcpyHtoD(m.device[i], host[i], n));
+  }
+}
+
+void CudaExecutor::run() {
+  Impl &m = *impl_;
+  for (size_t i = 0; i < m.host.size(); ++i)
+    if (m.plan.args[i].kind == PlanArg::Input) CU_CHECK(cu.cuMemcpyHtoD(m.device[i], m.host[i], m.bytes(m.plan.args[i])));
+  if (!m.exec) m.capture();
+  CU_CHECK(cu.cuGraphLaunch(m.exec, state.stream));
+  CU_CHECK(cu.cuStreamSynchronize(state.stream));
+  for (size_t i = 0; i < m.host.size(); ++i)
+    if (m.plan.args[i].kind == PlanArg::Output) CU_CHECK(cu.cuMemcpyDtoH(m.host[i], m.device[i], m.bytes(m.plan.args[i])));
+}
+
+std::vector<double> CudaExecutor::replay(int iterations) {
+  Impl &m = *impl_;
+  if (!m.exec) m.capture();
+  std::vector<double> ms;
+  for (int i = 0; i < iterations; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    CU_CHECK(cu.cuGraphLaunch(m.exec, state.stream));
+    CU_CHECK(cu.cuStreamSynchronize(state.stream));
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return ms;
+}
+
+std::string CudaExecutor::deviceName() const { return impl_->name; }
+size_t CudaExecutor::arenaBytes() const { return state.arena.size; }
+size_t CudaExecutor::residentBytes() const { return state.arena.size + impl_->argBytes + kBlasWorkspace; }
+size_t CudaExecutor::graphNodes() const { return impl_->nodes; }
+
+}  // namespace cmt::rt

@@ -1,0 +1,52 @@
+// cuda.h - runs a plan compiled for --target=cuda.
+//
+// The compiled host code (cmt_forward_packed) is a straight-line recording of
+// kernel launches, cuBLAS calls and arena allocations. The executor runs it
+// three times at most: once without a GPU touched, to size the arena (the
+// allocations are first-fit over a free list, so the order of allocation and
+// release, fixed by the compiler's deallocation placement, decides the
+// offsets); once under stream capture, which records a CUDA graph; then
+// every forward is one replay of that graph.
+//
+// libcuda and libcublas are loaded with dlopen: an executable built for CUDA
+// starts anywhere and says plainly what is missing.
+#pragma once
+
+#include "runtime/plan.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cmt::rt {
+
+enum class Precision { FP32, TF32, BF16 };
+Precision parsePrecision(const std::string &name);  // throws Error naming the choices
+
+class CudaExecutor {
+public:
+  // Opens `device`; throws Error (no driver, no device, wrong architecture).
+  CudaExecutor(const Plan &plan, Precision precision, int device = 0);
+  ~CudaExecutor();
+
+  // `host[i]` is the data of plan argument i: read for inputs, parameters and
+  // buffers, written for outputs. Parameters and buffers are uploaded here,
+  // once; the forward is captured on the first run().
+  void bind(const std::vector<void *> &host);
+  // Uploads the inputs, replays the graph, downloads the outputs.
+  void run();
+  // Replays the graph `iterations` times on device-resident data; returns the
+  // milliseconds of each replay (host clock around launch and synchronize).
+  std::vector<double> replay(int iterations);
+
+  std::string deviceName() const;
+  size_t arenaBytes() const;     // intermediates, after liveness-based reuse
+  size_t residentBytes() const;  // arena + arguments + cuBLAS workspace
+  size_t graphNodes() const;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cmt::rt
