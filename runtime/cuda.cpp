@@ -63,6 +63,9 @@ struct Driver {
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                              unsigned, CUstream, void **, void **);
   CUresult (*cuGetErrorString)(CUresult, const char **);
+  CUresult (*cuEventCreate)(void **, unsigned);
+  CUresult (*cuEventRecord)(void *, CUstream);
+  CUresult (*cuEventElapsedTime)(float *, void *, void *);
 };
 
 struct Blas {
@@ -147,6 +150,9 @@ void loadDriver() {
   load(cu.cuModuleGetFunction, lib, n, "cuModuleGetFunction");
   load(cu.cuLaunchKernel, lib, n, "cuLaunchKernel");
   load(cu.cuGetErrorString, lib, n, "cuGetErrorString");
+  load(cu.cuEventCreate, lib, n, "cuEventCreate");
+  load(cu.cuEventRecord, lib, n, "cuEventRecord");
+  load(cu.cuEventElapsedTime, lib, n, "cuEventElapsedTime_v2");
   cu.lib = lib;
 }
 
@@ -226,6 +232,20 @@ struct State {
   int computeType = kCompute32F;
   std::map<std::pair<const void *, std::string>, CUfunction> functions;
   std::map<const void *, CUmodule> modules;
+  // --profile: an event before every launch and one at the end, run eagerly.
+  bool profiling = false;
+  std::vector<void *> events;
+  size_t launches = 0;
+
+  void mark() {
+    if (!profiling) return;
+    if (launches == events.size()) {
+      void *e;
+      CU_CHECK(cu.cuEventCreate(&e, 0));
+      events.push_back(e);
+    }
+    CU_CHECK(cu.cuEventRecord(events[launches++], stream));
+  }
 };
 State state;
 
@@ -262,6 +282,7 @@ extern "C" void mgpuLaunchKernel(void *f, int64_t gx, int64_t gy, int64_t gz, in
                                  int64_t bz, int32_t smem, void *stream, void **params, void **extra,
                                  size_t) {
   if (state.planning) return;
+  state.mark();
   CU_CHECK(cu.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, stream, params, extra));
 }
 extern "C" void *_mlir_memref_to_llvm_alloc(size_t bytes) { return state.arena.alloc(bytes); }
@@ -278,6 +299,7 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
                                int64_t c, int64_t sCb0, int64_t sCb1, int64_t sCm, int64_t sCn) {
   using cmt::rt::blasLayout;
   if (state.planning) return;
+  state.mark();
   // One batch loop at most runs on the host; the other is cuBLAS's.
   int64_t outer = batch0, inner = batch1, sAo = sAb0, sBo = sBb0, sCo = sCb0, sAi = sAb1, sBi = sBb1,
           sCi = sCb1;
@@ -343,8 +365,13 @@ struct CudaExecutor::Impl {
     state.arena.reset(0, SIZE_MAX / 2);
     std::vector<void *> args = kernelArgs();
     cmt_forward_packed(args.data());
-    size_t need = state.arena.peak + kAlign;
-    if (need) CU_CHECK(cu.cuMemAlloc(&arena, need));
+    size_t need = state.arena.peak + kAlign, free = 0, total = 0;
+    CU_CHECK(cu.cuMemGetInfo(&free, &total));
+    if (need > free)
+      throw Error("this executable needs " + std::to_string(need >> 20) + " MiB of GPU memory for " +
+                  "intermediates, and the GPU has " + std::to_string(free >> 20) + " MiB free (of " +
+                  std::to_string(total >> 20) + "): compile with a smaller --batch");
+    CU_CHECK(cu.cuMemAlloc(&arena, need));
     state.arena.reset(arena, need);
     // Planning resolved every kernel: no module loads while capturing.
     state.planning = false;
@@ -433,6 +460,27 @@ std::vector<double> CudaExecutor::replay(int iterations) {
     CU_CHECK(cu.cuGraphLaunch(m.exec, state.stream));
     CU_CHECK(cu.cuStreamSynchronize(state.stream));
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return ms;
+}
+
+std::vector<double> CudaExecutor::profile() {
+  Impl &m = *impl_;
+  if (!m.exec) m.capture();
+  std::vector<double> ms;
+  for (int pass = 0; pass < 2; ++pass) {  // the first warms up
+    state.profiling = true;
+    state.launches = 0;
+    std::vector<void *> args = m.kernelArgs();
+    cmt_forward_packed(args.data());
+    state.mark();
+    state.profiling = false;
+    CU_CHECK(cu.cuStreamSynchronize(state.stream));
+  }
+  for (size_t i = 0; i + 1 < state.launches; ++i) {
+    float t = 0;
+    CU_CHECK(cu.cuEventElapsedTime(&t, state.events[i], state.events[i + 1]));
+    ms.push_back(t);
   }
   return ms;
 }

@@ -39,6 +39,10 @@ public:
   // milliseconds of each replay (host clock around launch and synchronize).
   std::vector<double> replay(int iterations);
 
+  // Runs one forward outside the graph with an event between launches;
+  // returns the milliseconds of each launch (plan.launches says what it is).
+  std::vector<double> profile();
+
   std::string deviceName() const;
   size_t arenaBytes() const;     // intermediates, after liveness-based reuse
   size_t residentBytes() const;  // arena + arguments + cuBLAS workspace

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <malloc.h>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,7 +34,7 @@ namespace {
 struct Options {
   std::string weights, output, data, precision = "fp32";
   std::vector<std::string> inputs;
-  bool benchmark = false;
+  bool benchmark = false, profile = false;
   int iterations = 0, threads = 0, top = 5, device = 0;
 };
 
@@ -42,7 +43,7 @@ struct Options {
                "%s%s"
                "usage: EXE [--weights W.safetensors] --input X [--input X ...] [--output OUT.safetensors]\n"
                "           [--data FILE.safetensors] [--benchmark] [--iterations N] [--threads N] [--top K]\n"
-               "           [--precision fp32|tf32|bf16] [--device N]   (CUDA executables)\n"
+               "           [--precision fp32|tf32|bf16] [--device N] [--profile]   (CUDA executables)\n"
                "  X is FILE.safetensors:NAME (float32 NCHW, %lld x %lld x %lld x %lld) or PNG/JPEG files\n"
                "  (at most %lld; resized and centre-cropped to %lld, ImageNet-normalised).\n"
                "  --data reads every input (for a training-mode forward: input and labels) by name.\n"
@@ -76,6 +77,7 @@ Options parseArgs(const Plan &plan, int argc, char **argv) {
     else if (key == "--data") o.data = value();
     else if (key == "--output") o.output = value();
     else if (key == "--benchmark") o.benchmark = true;
+    else if (key == "--profile") o.profile = true;
     else if (key == "--iterations") o.iterations = number(value());
     else if (key == "--threads") o.threads = number(value());
     else if (key == "--top") o.top = number(value());
@@ -84,9 +86,9 @@ Options parseArgs(const Plan &plan, int argc, char **argv) {
     else if (key == "--help" || key == "-h") usage(plan, "");
     else usage(plan, "unknown argument '" + a + "'");
   }
-  if (o.weights.empty() && cmt_default_weights_size == 0)
+  if (o.weights.empty() && cmt_default_weights_size == 0 && !o.benchmark && !o.profile)
     usage(plan, "--weights is required (this executable carries no weights of its own)");
-  if (o.inputs.empty() && o.data.empty() && !o.benchmark)
+  if (o.inputs.empty() && o.data.empty() && !o.benchmark && !o.profile)
     usage(plan, "--input (or --data) is required, or --benchmark");
   return o;
 }
@@ -238,12 +240,22 @@ int realMain(int argc, char **argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
-  std::unique_ptr<SafetensorsFile> ckpt =
-      opt.weights.empty()
-          ? std::make_unique<SafetensorsFile>(cmt_default_weights, cmt_default_weights_size,
-                                              "the executable's own weights")
-          : std::make_unique<SafetensorsFile>(opt.weights);
-  std::vector<Bound> bound = bindWeights(plan, *ckpt);
+  std::unique_ptr<SafetensorsFile> ckpt;
+  std::vector<Bound> bound;
+  if (opt.weights.empty() && cmt_default_weights_size == 0) {
+    // Timing only: no data-dependent control flow anywhere, zeros time the same.
+    std::printf("note: no --weights: timing with zero weights\n");
+    bound.resize(plan.args.size());
+    for (size_t i = 0; i < plan.args.size(); ++i) {
+      bound[i].converted.assign(static_cast<size_t>(plan.args[i].numel() * 2), 0.f);  // I64 fits too
+      bound[i].data = bound[i].converted.data();
+    }
+  } else {
+    ckpt = opt.weights.empty() ? std::make_unique<SafetensorsFile>(cmt_default_weights, cmt_default_weights_size,
+                                                                   "the executable's own weights")
+                               : std::make_unique<SafetensorsFile>(opt.weights);
+    bound = bindWeights(plan, *ckpt);
+  }
 
   int64_t calls = plan.batch / plan.kernelBatch, images = 0;
   Runner runner{plan, {}, {}, opt.threads ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
@@ -326,6 +338,46 @@ int realMain(int argc, char **argv) {
   if (!opt.output.empty()) {
     writeSafetensors(opt.output, written, {{"model", plan.model}, {"batch", std::to_string(plan.batch)}});
     std::printf("wrote %s\n", opt.output.c_str());
+  }
+
+  if (opt.profile) {
+    if (!cuda) throw Error("--profile is for CUDA executables");
+    std::vector<double> ms = cuda->profile();
+    double total = 0, blasTotal = 0;
+    std::vector<size_t> order(ms.size());
+    for (size_t i = 0; i < ms.size(); ++i) {
+      order[i] = i;
+      total += ms[i];
+      if (i < plan.launches.size() && plan.launches[i].rfind("cublas", 0) == 0) blasTotal += ms[i];
+    }
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ms[a] > ms[b]; });
+    std::printf("profile: %zu launches, %.3f ms (cuBLAS %.3f ms), run eagerly with events in between\n",
+                ms.size(), total, blasTotal);
+    // By what the launch computes, block numbers dropped: "blocks_c.3.attn" counts as "attn".
+    std::map<std::string, std::pair<double, int>> byModule;
+    for (size_t i = 0; i < ms.size() && i < plan.launches.size(); ++i) {
+      const std::string &l = plan.launches[i];
+      size_t from = l.find("<- ");
+      std::string src = from == std::string::npos ? "?" : l.substr(from + 3);
+      src = src.substr(0, src.find(','));
+      size_t dot = src.find('.');
+      if (src.rfind("blocks", 0) == 0 && dot != std::string::npos) {
+        size_t next = src.find('.', dot + 1);
+        src = next == std::string::npos ? "block" : src.substr(next + 1);
+      }
+      auto &slot = byModule[(l.rfind("cublas", 0) == 0 ? "cublas " : "kernel ") + src];
+      slot.first += ms[i];
+      slot.second += 1;
+    }
+    std::vector<std::pair<std::string, std::pair<double, int>>> groups(byModule.begin(), byModule.end());
+    std::sort(groups.begin(), groups.end(), [](auto &a, auto &b) { return a.second.first > b.second.first; });
+    std::printf("by module (all blocks together):\n");
+    for (auto &[name, v] : groups)
+      std::printf("  %8.3f ms  %5.1f%%  %4d launches  %s\n", v.first, 100 * v.first / total, v.second, name.c_str());
+    std::printf("slowest launches:\n");
+    for (size_t r = 0; r < std::min<size_t>(order.size(), 25); ++r)
+      std::printf("  %8.3f ms  %5.1f%%  #%zu %s\n", ms[order[r]], 100 * ms[order[r]] / total, order[r],
+                  order[r] < plan.launches.size() ? plan.launches[order[r]].c_str() : "?");
   }
 
   if (opt.benchmark) {

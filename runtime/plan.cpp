@@ -34,6 +34,12 @@ Plan Plan::parse(const std::string &text) {
     else if (key == "kernel_batch") ls >> p.kernelBatch;
     else if (key == "resolution") ls >> p.resolution;
     else if (key == "gpu_arch") ls >> p.gpuArch;
+    else if (key == "launch") {
+      std::string rest;
+      std::getline(ls >> std::ws, rest);
+      p.launches.push_back(rest);
+      continue;  // the rest of the line is free text
+    }
     else if (key == "arg") {
       PlanArg a;
       std::string kind, dtype, dims;
@@ -67,6 +73,7 @@ std::string Plan::serialize() const {
   out << "model " << model << "\ntarget " << target << "\nmode " << mode << "\nbatch " << batch
       << "\nkernel_batch " << kernelBatch << "\nresolution " << resolution << "\n";
   if (!gpuArch.empty()) out << "gpu_arch " << gpuArch << "\n";
+  for (const std::string &l : launches) out << "launch " << l << "\n";
   for (const PlanArg &a : args) {
     out << "arg " << kKinds[a.kind] << " " << a.name << " " << dtypeName(a.dtype) << " ";
     if (a.shape.empty()) out << "scalar";

@@ -27,6 +27,7 @@ struct Plan {
   int64_t kernelBatch = 1;   // images per call of the kernel
   int64_t resolution = 0;
   std::vector<PlanArg> args;
+  std::vector<std::string> launches;  // CUDA: what each launch computes, in order
 
   // Parses the text format that serialize() writes; throws Error on anything else.
   static Plan parse(const std::string &text);

@@ -19,3 +19,17 @@ config.substitutions.append(("%pydir", os.path.join(config.cmt_src_root, "python
 # Parity tests read the golden data where it lies; without it they report UNSUPPORTED.
 if os.path.isdir(config.cmt_golden_dir):
     config.available_features.add("golden")
+
+# Tests that run kernels need a CUDA device (and report UNSUPPORTED without one).
+def _cuda_device():
+    import ctypes
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    except OSError:
+        return False
+
+if _cuda_device():
+    config.available_features.add("cuda-device")
+config.substitutions.append(("%scripts", os.path.join(config.cmt_src_root, "scripts")))

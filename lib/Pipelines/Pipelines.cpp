@@ -47,6 +47,7 @@ static void addBufferization(OpPassManager &pm) {
                  "buffer-results-to-out-params{modify-public-functions hoist-static-allocs},"
                  "buffer-deallocation-pipeline,"
                  "canonicalize,cse");
+  pm.nest<func::FuncOp>().addPass(cmt::createCMTFreeAfterLastUse());
 }
 
 void cmt::buildCPULoweringPipeline(OpPassManager &pm) {

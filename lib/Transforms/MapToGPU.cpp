@@ -108,7 +108,8 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     } else {
       parallel = nullptr;  // a full reduction: one thread runs it
     }
-    int64_t block = std::min<int64_t>(blockSize, (total + 31) / 32 * 32);
+    // A full reduction gets exactly one thread: more would race on the result.
+    int64_t block = parallel ? std::min<int64_t>(blockSize, (total + 31) / 32 * 32) : 1;
     int64_t grid = (total + block - 1) / block;
 
     rewriter.setInsertionPoint(outer);
@@ -131,12 +132,21 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     auto guard = scf::IfOp::create(rewriter, loc, inRange, /*withElseRegion=*/false);
     rewriter.setInsertionPointToStart(guard.thenBlock());
     // Innermost dimension fastest: consecutive threads, consecutive elements.
+    // The division chain runs on 32-bit integers where the space fits (a
+    // 64-bit division by a constant costs several times more on the GPU).
+    bool narrow = total < (int64_t(1) << 31);
+    Type i32 = rewriter.getI32Type();
+    auto cst = [&](int64_t v) -> Value {
+      return narrow ? arith::ConstantIntOp::create(rewriter, loc, i32, v).getResult() : cidx(v);
+    };
     IRMapping map;
-    Value rest = id;
+    Value rest = narrow ? arith::IndexCastUIOp::create(rewriter, loc, i32, id).getResult() : id;
     for (int64_t d = static_cast<int64_t>(extents.size()) - 1; d >= 0; --d) {
-      Value idx = d == 0 ? rest : arith::RemUIOp::create(rewriter, loc, rest, cidx(extents[d])).getResult();
+      Value idx = d == 0 ? rest : arith::RemUIOp::create(rewriter, loc, rest, cst(extents[d])).getResult();
       if (d > 0)
-        rest = arith::DivUIOp::create(rewriter, loc, rest, cidx(extents[d]));
+        rest = arith::DivUIOp::create(rewriter, loc, rest, cst(extents[d]));
+      if (narrow)
+        idx = arith::IndexCastUIOp::create(rewriter, loc, rewriter.getIndexType(), idx);
       Value iv = arith::AddIOp::create(rewriter, loc, cidx(lbs[d]),
                                        arith::MulIOp::create(rewriter, loc, idx, cidx(steps[d])));
       map.map(parallel.getInductionVars()[d], iv);

@@ -340,8 +340,11 @@ int main(int argc, char **argv) {
           cmt::buildCUDAKernelPipeline(pm, cudaOptions);
         })))
       return fail("lowering to the gpu dialect failed");
+    // The plan carries the list, so that the executable's --profile can name
+    // what it times.
+    plan->launches = cmt::listLaunches(*module);
     if (reportKernels)
-      cmt::reportKernels(*module, llvm::outs());
+      cmt::reportKernels(plan->launches, llvm::outs());
     if (emit == Emit::GPU)
       return write([&](raw_ostream &os) { module->print(os); });
     if (failed(runPipeline(*module, cmt::buildCUDAToLLVMPipeline)))

@@ -10,16 +10,31 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
+#include <cstdlib>
 
 using namespace mlir;
 
 LogicalResult cmt::serializeKernels(ModuleOp module, StringRef format, StringRef toolkit) {
+  // MLIR looks at CUDA_ROOT, CUDA_HOME and CUDA_PATH; test runners clear
+  // those, and a toolkit found nowhere means kernels without libdevice
+  // (math functions unresolved at ptxas time), so fall back to the usual
+  // install location and say so when even that is missing.
+  std::string path = toolkit.str();
+  for (const char *var : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"})
+    if (path.empty() && std::getenv(var))
+      path = std::getenv(var);
+  if (path.empty() && llvm::sys::fs::exists("/usr/local/cuda/bin/ptxas"))
+    path = "/usr/local/cuda";
+  if (path.empty() || !llvm::sys::fs::exists(path + "/bin/ptxas"))
+    return module.emitError("no CUDA toolkit (bin/ptxas, nvvm/libdevice) found")
+           << (path.empty() ? std::string() : " at " + path)
+           << ": pass --cuda-path or set CUDA_HOME";
   PassManager pm(module.getContext());
   GpuModuleToBinaryPassOptions options;
   options.compilationTarget = format.str();
-  if (!toolkit.empty())
-    options.toolkitPath = toolkit.str();
+  options.toolkitPath = path;
   pm.addPass(createGpuModuleToBinaryPass(options));
   return pm.run(module);
 }
@@ -48,31 +63,39 @@ static std::string sources(Location loc) {
   return out.empty() ? "?" : out;
 }
 
-unsigned cmt::reportKernels(ModuleOp module, raw_ostream &os) {
+std::vector<std::string> cmt::listLaunches(ModuleOp module) {
+  std::vector<std::string> out;
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
-    return 0;
-  unsigned count = 0;
+    return out;
   auto value = [](Value v) {
     std::optional<int64_t> c = getConstantIntValue(v);
     return c ? std::to_string(*c) : std::string("?");
   };
-  os << "# kernels of one forward, in launch order\n";
   forward.walk([&](Operation *op) {
+    std::string line;
+    llvm::raw_string_ostream os(line);
     if (auto launch = dyn_cast<gpu::LaunchFuncOp>(op)) {
       gpu::KernelDim3 grid = launch.getGridSizeOperandValues(),
                       block = launch.getBlockSizeOperandValues();
-      os << llvm::format("%4u", count++) << "  kernel " << launch.getKernelModuleName().getValue()
-         << "  grid " << value(grid.x) << "  block " << value(block.x) << "  <- "
-         << sources(launch.getLoc()) << "\n";
+      os << "kernel " << launch.getKernelModuleName().getValue() << " grid " << value(grid.x)
+         << " block " << value(block.x) << " <- " << sources(launch.getLoc());
     } else if (auto call = dyn_cast<func::CallOp>(op)) {
       if (call.getCallee() != kBlasSgemm)
         return;
       auto arg = [&](unsigned i) { return value(call.getOperand(i)); };
-      os << llvm::format("%4u", count++) << "  cublas  batch " << arg(0) << "x" << arg(1) << "  M "
-         << arg(2) << "  N " << arg(3) << "  K " << arg(4) << "  <- " << sources(call.getLoc())
-         << "\n";
+      os << "cublas batch " << arg(0) << "x" << arg(1) << " M " << arg(2) << " N " << arg(3)
+         << " K " << arg(4) << " <- " << sources(call.getLoc());
+    } else {
+      return;
     }
+    out.push_back(line);
   });
-  return count;
+  return out;
+}
+
+void cmt::reportKernels(ArrayRef<std::string> launches, raw_ostream &os) {
+  os << "# " << launches.size() << " launches in one forward, in order\n";
+  for (auto [i, line] : llvm::enumerate(launches))
+    os << llvm::format("%4u", static_cast<unsigned>(i)) << "  " << line << "\n";
 }

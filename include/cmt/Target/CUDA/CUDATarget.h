@@ -4,6 +4,8 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
+#include <string>
+#include <vector>
 
 namespace cmt {
 /// Compiles every gpu.module (NVVM, after buildCUDAToLLVMPipeline) into a
@@ -15,11 +17,14 @@ mlir::LogicalResult serializeKernels(mlir::ModuleOp module, llvm::StringRef form
 /// Prints the PTX of every gpu.binary made with format "isa".
 void printPTX(mlir::ModuleOp module, llvm::raw_ostream &os);
 
-/// Lists, in launch order, what one forward runs on the GPU: each kernel
-/// (name, grid, block) and each cuBLAS call (shape), with the model's
+/// What one forward runs on the GPU, in launch order: each kernel (gpu.module,
+/// grid, block) and each cuBLAS call (batch, M, N, K), with the model's
 /// modules it computes (from the ops' name locations). Works on the gpu
-/// dialect level (after buildCUDAKernelPipeline). Returns the kernel count.
-unsigned reportKernels(mlir::ModuleOp module, llvm::raw_ostream &os);
+/// dialect level (after buildCUDAKernelPipeline).
+std::vector<std::string> listLaunches(mlir::ModuleOp module);
+
+/// Prints listLaunches' lines, numbered (cmt-compile --report-kernels).
+void reportKernels(llvm::ArrayRef<std::string> launches, llvm::raw_ostream &os);
 } // namespace cmt
 
 #endif

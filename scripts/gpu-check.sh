@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# GPU parity and error checks for --target=cuda, in two halves so that the
+# compiler (which needs MLIR, not a GPU) and the executables (which need a
+# GPU, not MLIR) can run on different machines:
+#
+#   scripts/gpu-check.sh build DIR GOLDEN   compile the executables into DIR
+#   scripts/gpu-check.sh run   DIR GOLDEN   run them on the GPU, check parity
+#   scripts/gpu-check.sh all   DIR GOLDEN   both (a machine with both)
+#
+# GOLDEN holds cmt-{micro,ti-160}.{weights,io}.safetensors. Parity: logits and
+# every activation against the authors' float64 results, relative error
+# within 1e-4 (fp32), 5e-3 (tf32), 2e-2 (bf16). Exits non-zero on any failure.
+set -euo pipefail
+mode=$1 dir=$2 golden=$3
+root="$(cd "$(dirname "$0")/.." && pwd)"
+compile="${CMT_COMPILE:-$root/build/bin/cmt-compile}"
+python="${PYTHON:-python3}"
+mkdir -p "$dir"
+
+if [[ $mode == build || $mode == all ]]; then
+  "$compile" "$root/models/cmt-micro.mlir" --target=cuda --batch=4 --activations -o "$dir/micro4"
+  "$compile" "$root/models/cmt-ti.mlir" --target=cuda --batch=2 --activations -o "$dir/ti2"
+  # Too big for any one GPU (~100 GB of intermediates): must fail cleanly.
+  "$compile" "$root/models/cmt-ti.mlir" --target=cuda --batch=16384 -o "$dir/ti-huge"
+  "$compile" "$root/models/cmt-micro.mlir" --target=cuda --gpu-arch=sm_80 -o "$dir/micro-sm80"
+  echo "built $dir"
+fi
+
+if [[ $mode == run || $mode == all ]]; then
+  names="logits=logits_eval act/stem act/stage1 act/stage2 act/stage3 act/stage4 act/features"
+  fail=0
+  for p in fp32:1e-4 tf32:5e-3 bf16:2e-2; do
+    precision=${p%%:*} tol=${p##*:}
+    for m in micro4:cmt-micro ti2:cmt-ti-160; do
+      exe=${m%%:*} model=${m##*:}
+      echo "== $model $precision (tolerance $tol)"
+      "$dir/$exe" --weights "$golden/$model.weights.safetensors" --input "$golden/$model.io.safetensors:input" \
+        --output "$dir/$exe-$precision.safetensors" --precision "$precision" > /dev/null
+      "$python" "$root/python/compare.py" "$dir/$exe-$precision.safetensors" "$golden/$model.io.safetensors" \
+        --tol "$tol" --names $names || fail=1
+    done
+  done
+  expect_error() {  # expect_error PATTERN CMD...: one clear error, non-zero exit
+    local pattern=$1; shift
+    local out
+    if out=$("$@" 2>&1); then echo "FAIL: '$*' succeeded"; fail=1; return; fi
+    if grep -q -- "$pattern" <<< "$out"; then echo "ok: $(grep -m1 -- "$pattern" <<< "$out")"
+    else echo "FAIL: '$*' said: $out"; fail=1; fi
+  }
+  echo "== errors"
+  expect_error "GPU memory" "$dir/ti-huge" --benchmark
+  expect_error "compiled for sm_80" "$dir/micro-sm80" --benchmark
+  expect_error "precision must be fp32, tf32 or bf16" "$dir/micro4" --benchmark --precision fp16
+  [[ $fail == 0 ]] && echo "GPU CHECK PASSED" || { echo "GPU CHECK FAILED"; exit 1; }
+fi

@@ -1,0 +1,75 @@
+// RUN: cmt-opt %s -split-input-file -convert-linalg-to-ukernels=blas-layouts=true -cse | FileCheck %s
+
+// A linear: every matrix row- or column-major, no batch: one cuBLAS call.
+// CHECK:       func.func private @cmt_blas_sgemm(
+// CHECK-LABEL: func.func @linear
+// CHECK:       call @cmt_blas_sgemm(
+// CHECK-NOT:   linalg.generic
+func.func @linear(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %c: memref<16x4xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<16x8xf32>, memref<4x8xf32>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %z, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+
+// -----
+
+// Two batch dimensions (image, head): no single strided-batched call does
+// it, so it stays a loop nest (a kernel on the GPU).
+// CHECK-LABEL: func.func @heads
+// CHECK-NOT:   call @cmt_blas_sgemm
+// CHECK:       linalg.generic
+func.func @heads(%q: memref<2x5x3x4xf32>, %k: memref<2x6x3x4xf32>, %s: memref<2x3x5x6xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(b, h, n, m, d) -> (b, n, h, d)>, affine_map<(b, h, n, m, d) -> (b, m, h, d)>,
+                                   affine_map<(b, h, n, m, d) -> (b, h, n, m)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %k : memref<2x5x3x4xf32>, memref<2x6x3x4xf32>) outs(%s : memref<2x3x5x6xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %z, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+
+// -----
+
+// One head: the batch dimension of extent 1 is no batch; the other one is
+// cuBLAS's strided batch.
+// CHECK-LABEL: func.func @one_head
+// CHECK:       call @cmt_blas_sgemm(%[[C2:.*]], %[[C1:.*]], %[[C5:.*]], %[[C6:.*]], %[[C4:.*]],
+func.func @one_head(%q: memref<2x5x1x4xf32>, %k: memref<2x6x1x4xf32>, %s: memref<2x1x5x6xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(b, h, n, m, d) -> (b, n, h, d)>, affine_map<(b, h, n, m, d) -> (b, m, h, d)>,
+                                   affine_map<(b, h, n, m, d) -> (b, h, n, m)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %k : memref<2x5x1x4xf32>, memref<2x6x1x4xf32>) outs(%s : memref<2x1x5x6xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %z, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+
+// -----
+
+// A matrix with no unit stride (every other column): not a BLAS layout.
+// CHECK-LABEL: func.func @gapped
+// CHECK-NOT:   call @cmt_blas_sgemm
+// CHECK:       linalg.generic
+func.func @gapped(%a: memref<4x8xf32, strided<[16, 2]>>, %w: memref<8x4xf32>, %c: memref<4x4xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (k, n)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<4x8xf32, strided<[16, 2]>>, memref<8x4xf32>) outs(%c : memref<4x4xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %z, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}

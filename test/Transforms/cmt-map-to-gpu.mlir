@@ -1,0 +1,78 @@
+// RUN: cmt-opt %s -split-input-file -cmt-map-to-gpu -cse | FileCheck %s
+
+// Elementwise: 128 x 46 = 5888 points over 23 blocks of 256 threads, the
+// innermost dimension fastest, 32-bit index arithmetic.
+// CHECK-LABEL: func.func @elementwise
+// CHECK-DAG:   %[[G:.*]] = arith.constant 23 : index
+// CHECK-DAG:   %[[B:.*]] = arith.constant 256 : index
+// CHECK:       gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[G]], %{{.*}}, %{{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[B]],
+// CHECK:       arith.cmpi ult, %{{.*}}, %{{.*}} : index
+// CHECK:       scf.if
+// CHECK:       arith.remui %{{.*}}, %{{.*}} : i32
+// CHECK:       arith.divui %{{.*}}, %{{.*}} : i32
+// CHECK:       math.erf
+// CHECK:       gpu.terminator
+// CHECK-NOT:   linalg.generic
+func.func @elementwise(%a: memref<128x46xf32>, %b: memref<128x46xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%a : memref<128x46xf32>) outs(%b : memref<128x46xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %e = math.erf %x : f32
+    linalg.yield %e : f32
+  }
+  return
+}
+
+// -----
+
+// A reduction in the middle of the iterators: interchanged to the inside,
+// one thread per (i, j) runs it as a loop.
+// CHECK-LABEL: func.func @reduction
+// CHECK:       gpu.launch
+// CHECK:       scf.if
+// CHECK:       scf.for
+// CHECK:       arith.addf
+// CHECK-NOT:   scf.parallel
+func.func @reduction(%a: memref<4x8x16xf32>, %b: memref<4x16xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(i, k, j) -> (i, k, j)>, affine_map<(i, k, j) -> (i, j)>],
+                  iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%a : memref<4x8x16xf32>) outs(%b : memref<4x16xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %s = arith.addf %x, %o : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A copy into a strided view (a padded tensor's interior) is a kernel too.
+// CHECK-LABEL: func.func @copy
+// CHECK:       gpu.launch
+// CHECK:       memref.load
+// CHECK:       memref.store
+// CHECK-NOT:   memref.copy
+func.func @copy(%a: memref<2x4x4x3xf32>, %b: memref<2x6x6x3xf32>) {
+  %v = memref.subview %b[0, 1, 1, 0] [2, 4, 4, 3] [1, 1, 1, 1] : memref<2x6x6x3xf32> to memref<2x4x4x3xf32, strided<[108, 18, 3, 1], offset: 21>>
+  memref.copy %a, %v : memref<2x4x4x3xf32> to memref<2x4x4x3xf32, strided<[108, 18, 3, 1], offset: 21>>
+  return
+}
+
+// -----
+
+// A full reduction to a scalar: one thread.
+// CHECK-LABEL: func.func @scalar
+// CHECK-DAG:   %[[ONE:.*]] = arith.constant 1 : index
+// CHECK:       gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[ONE]], {{.*}} threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[ONE]],
+// CHECK:       scf.for
+func.func @scalar(%a: memref<64xf32>, %b: memref<f32>) {
+  linalg.generic {indexing_maps = [affine_map<(k) -> (k)>, affine_map<(k) -> ()>],
+                  iterator_types = ["reduction"]}
+      ins(%a : memref<64xf32>) outs(%b : memref<f32>) {
+  ^bb0(%x: f32, %o: f32):
+    %s = arith.addf %x, %o : f32
+    linalg.yield %s : f32
+  }
+  return
+}
