@@ -28,9 +28,11 @@ void cmt::buildGraphPipeline(OpPassManager &pm, const GraphPipelineOptions &opti
   pm.addPass(createCSEPass());
 }
 
-void cmt::buildLinalgPipeline(OpPassManager &pm) {
+void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &options) {
   OpPassManager &f = pm.nest<func::FuncOp>();
-  f.addPass(createConvertCMTToLinalg());
+  ConvertCMTToLinalgOptions conversion;
+  conversion.gatherDepthwise = options.gatherDepthwise;
+  f.addPass(createConvertCMTToLinalg(conversion));
   f.addPass(createCanonicalizerPass());
   f.addPass(createCSEPass());
   f.addPass(createCMTFuseElementwise());
@@ -102,9 +104,8 @@ void cmt::registerPipelines() {
   PassPipelineRegistration<GraphPipelineOptions>(
       "cmt-graph", "Expand cmt.model to graph-level cmt ops on tensors and simplify",
       buildGraphPipeline);
-  PassPipelineRegistration<>("cmt-linalg",
-                             "Lower graph-level cmt ops to fused linalg on tensors",
-                             buildLinalgPipeline);
+  PassPipelineRegistration<LinalgPipelineOptions>(
+      "cmt-linalg", "Lower graph-level cmt ops to fused linalg on tensors", buildLinalgPipeline);
   PassPipelineRegistration<>("cmt-cpu-lowering",
                              "Lower linalg on tensors to the LLVM dialect for the host CPU",
                              buildCPULoweringPipeline);

@@ -1,6 +1,7 @@
 //===- MapToGPU.cpp - one 1-D gpu.launch per loop nest ----------*- C++ -*-===//
 #include "cmt/Transforms/Passes.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -79,11 +80,163 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
         return generic.emitError("cmt-map-to-gpu cannot interchange the iterators");
       generic = *swapped;
     }
+    if (succeeded(warpReduction(rewriter, generic, numParallel)))
+      return success();
     FailureOr<linalg::LinalgLoops> loops = linalg::linalgOpToParallelLoops(rewriter, generic);
     if (failed(loops) || loops->empty())
       return generic.emitError("cmt-map-to-gpu cannot lower this op to loops");
     rewriter.eraseOp(generic);
     return launch(rewriter, (*loops)[0], numParallel);
+  }
+
+  /// The reduction `yield combine(f(ins), out)` with combine addf or
+  /// maximumf: its combining op, else null.
+  static Operation *matchCombine(linalg::GenericOp g) {
+    if (g.getNumDpsInits() != 1 || g.getNumResults() != 0)
+      return nullptr;
+    Block &body = g.getRegion().front();
+    BlockArgument out = body.getArguments().back();
+    Value yielded = body.getTerminator()->getOperand(0);
+    Operation *combine = yielded.getDefiningOp();
+    if (!combine || combine->getBlock() != &body || !out.hasOneUse() ||
+        !isa<arith::AddFOp, arith::MaximumFOp, arith::MaxNumFOp>(combine) ||
+        (combine->getOperand(0) != out && combine->getOperand(1) != out) ||
+        combine->getOperand(0) == combine->getOperand(1))
+      return nullptr;
+    return combine;
+  }
+
+  /// A reduction whose outputs are too few to fill the GPU one thread each
+  /// (layer-norm statistics, softmax maxima and sums, pooling) runs one
+  /// warp per output: lane l takes reduction points l, l + 32, ... (the
+  /// innermost reduction dimension fastest, so a contiguous row is read
+  /// coalesced), then the lanes combine with butterfly shuffles and lane 0
+  /// folds the result into the output.
+  LogicalResult warpReduction(IRRewriter &rewriter, linalg::GenericOp g, unsigned numParallel) {
+    Operation *combine = matchCombine(g);
+    if (!combine)
+      return failure();
+    SmallVector<int64_t> ranges = g.getStaticLoopRanges();
+    if (llvm::any_of(ranges, ShapedType::isDynamic) || numParallel == ranges.size())
+      return failure();
+    int64_t outputs = 1, reduced = 1;
+    for (unsigned d = 0; d < ranges.size(); ++d)
+      (d < numParallel ? outputs : reduced) *= ranges[d];
+    // Enough outputs to fill the GPU one thread each, or too short a
+    // reduction to share: thread per output (the loop path).
+    constexpr int64_t kFillsGPU = 1 << 19;
+    if (reduced < 16 || outputs >= kFillsGPU || outputs * 32 >= (int64_t(1) << 31))
+      return failure();
+
+    Location loc = g.getLoc();
+    rewriter.setInsertionPoint(g);
+    auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(rewriter, loc, v); };
+    Value one = cidx(1);
+    int64_t threads = outputs * 32, block = std::min<int64_t>(blockSize, threads);
+    block = std::max<int64_t>(32, block / 32 * 32);
+    auto gpuLaunch = gpu::LaunchOp::create(rewriter, loc, cidx((threads + block - 1) / block), one,
+                                           one, cidx(block), one, one);
+    Block &body = gpuLaunch.getBody().front();
+    rewriter.setInsertionPointToStart(&body);
+    gpu::TerminatorOp::create(rewriter, loc);
+    rewriter.setInsertionPointToStart(&body);
+
+    Type i32 = rewriter.getI32Type();
+    auto c32 = [&](int64_t v) -> Value { return arith::ConstantIntOp::create(rewriter, loc, i32, v); };
+    auto toIndex = [&](Value v) -> Value {
+      return arith::IndexCastUIOp::create(rewriter, loc, rewriter.getIndexType(), v);
+    };
+    Value gid = arith::AddIOp::create(
+        rewriter, loc, arith::MulIOp::create(rewriter, loc, gpuLaunch.getBlockIds().x, cidx(block)),
+        gpuLaunch.getThreadIds().x);
+    gid = arith::IndexCastUIOp::create(rewriter, loc, i32, gid);
+    Value warp = arith::DivUIOp::create(rewriter, loc, gid, c32(32));
+    Value lane = arith::RemUIOp::create(rewriter, loc, gid, c32(32));
+    // Whole warps pass or fail this test together: the shuffles stay full.
+    auto guard = scf::IfOp::create(
+        rewriter, loc, arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult, warp, c32(outputs)),
+        /*withElseRegion=*/false);
+    rewriter.setInsertionPointToStart(guard.thenBlock());
+
+    // Delinearises `id` (i32) over ranges[from, to), innermost fastest.
+    auto delinearize = [&](Value id, unsigned from, unsigned to, SmallVectorImpl<Value> &ivs) {
+      SmallVector<Value> out(to - from);
+      for (int64_t d = to - 1; d >= static_cast<int64_t>(from); --d) {
+        Value idx = d == from ? id : arith::RemUIOp::create(rewriter, loc, id, c32(ranges[d])).getResult();
+        if (d > from)
+          id = arith::DivUIOp::create(rewriter, loc, id, c32(ranges[d]));
+        out[d - from] = toIndex(idx);
+      }
+      ivs.append(out);
+    };
+    SmallVector<Value> outer;
+    delinearize(warp, 0, numParallel, outer);
+
+    auto load = [&](OpOperand &operand, ArrayRef<Value> ivs) -> Value {
+      AffineMap m = g.getMatchingIndexingMap(&operand);
+      SmallVector<Value> idx;
+      for (AffineExpr e : m.getResults())
+        idx.push_back(affine::AffineApplyOp::create(
+            rewriter, loc, AffineMap::get(m.getNumDims(), 0, e), ivs));
+      return memref::LoadOp::create(rewriter, loc, operand.get(), idx);
+    };
+    Block &gbody = g.getRegion().front();
+    Value f = combine->getOperand(0) == gbody.getArguments().back() ? combine->getOperand(1)
+                                                                    : combine->getOperand(0);
+    auto combineWith = [&](Value a, Value b) -> Value {
+      OperationState state(loc, combine->getName(), ValueRange{a, b}, TypeRange{a.getType()},
+                           combine->getAttrs());
+      return rewriter.create(state)->getResult(0);
+    };
+    Type elem = f.getType();
+    Value identity = arith::ConstantOp::create(
+        rewriter, loc, isa<arith::AddFOp>(combine)
+                           ? rewriter.getFloatAttr(elem, 0.0)
+                           : rewriter.getFloatAttr(elem, -std::numeric_limits<double>::infinity()));
+    auto loop = scf::ForOp::create(rewriter, loc, toIndex(lane), cidx(reduced), cidx(32),
+                                   ValueRange{identity});
+    {
+      OpBuilder::InsertionGuard inLoop(rewriter);
+      rewriter.setInsertionPointToStart(loop.getBody());
+      SmallVector<Value> ivs(outer);
+      delinearize(arith::IndexCastUIOp::create(rewriter, loc, i32, loop.getInductionVar()),
+                  numParallel, ranges.size(), ivs);
+      IRMapping map;
+      for (OpOperand *in : g.getDpsInputOperands())
+        map.map(gbody.getArgument(in->getOperandNumber()), load(*in, ivs));
+      for (Operation &op : gbody.without_terminator()) {
+        if (&op == combine)
+          continue;
+        if (auto index = dyn_cast<linalg::IndexOp>(op)) {
+          map.map(index.getResult(), ivs[index.getDim()]);
+          continue;
+        }
+        rewriter.clone(op, map);
+      }
+      scf::YieldOp::create(rewriter, loc,
+                           combineWith(loop.getRegionIterArgs()[0], map.lookupOrDefault(f)));
+    }
+    Value acc = loop.getResult(0);
+    for (int32_t offset = 16; offset > 0; offset /= 2)
+      acc = combineWith(acc, gpu::ShuffleOp::create(rewriter, loc, acc, offset, 32,
+                                                    gpu::ShuffleMode::XOR)
+                                 .getShuffleResult());
+    auto first = scf::IfOp::create(
+        rewriter, loc, arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq, lane, c32(0)),
+        /*withElseRegion=*/false);
+    rewriter.setInsertionPointToStart(first.thenBlock());
+    SmallVector<Value> ivs(outer);
+    ivs.append(ranges.size() - numParallel, cidx(0));  // the output map ignores them
+    OpOperand &init = g.getDpsInitsMutable()[0];
+    AffineMap m = g.getMatchingIndexingMap(&init);
+    SmallVector<Value> idx;
+    for (AffineExpr e : m.getResults())
+      idx.push_back(
+          affine::AffineApplyOp::create(rewriter, loc, AffineMap::get(m.getNumDims(), 0, e), ivs));
+    Value old = memref::LoadOp::create(rewriter, loc, init.get(), idx);
+    memref::StoreOp::create(rewriter, loc, combineWith(old, acc), init.get(), idx);
+    rewriter.eraseOp(g);
+    return success();
   }
 
   /// Wraps `outer` (the scf.parallel of the nest, or a lone reduction loop)

@@ -26,8 +26,8 @@ func.func @elementwise(%a: memref<128x46xf32>, %b: memref<128x46xf32>) {
 
 // -----
 
-// A reduction in the middle of the iterators: interchanged to the inside,
-// one thread per (i, j) runs it as a loop.
+// A short reduction (8 points) in the middle of the iterators: interchanged
+// to the inside, one thread per (i, j) runs it as a loop.
 // CHECK-LABEL: func.func @reduction
 // CHECK:       gpu.launch
 // CHECK:       scf.if
@@ -61,15 +61,42 @@ func.func @copy(%a: memref<2x4x4x3xf32>, %b: memref<2x6x6x3xf32>) {
 
 // -----
 
-// A full reduction to a scalar: one thread.
+// A reduction with few outputs (here one) and a long row: a warp per output,
+// lanes striding through the row, butterfly shuffles, lane 0 folds the
+// result into the output.
+// CHECK-LABEL: func.func @row_sums
+// CHECK-DAG:   %[[G:.*]] = arith.constant 16 : index
+// CHECK:       gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[G]],
+// CHECK:       scf.for {{.*}} step %c32 iter_args
+// CHECK:       arith.mulf
+// CHECK:       arith.addf
+// CHECK-COUNT-5: gpu.shuffle  xor
+// CHECK:       arith.cmpi eq
+// CHECK:       memref.load %arg1
+// CHECK:       memref.store
+func.func @row_sums(%a: memref<128x64xf32>, %b: memref<128xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(i, k) -> (i, k)>, affine_map<(i, k) -> (i)>],
+                  iterator_types = ["parallel", "reduction"]}
+      ins(%a : memref<128x64xf32>) outs(%b : memref<128xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %sq = arith.mulf %x, %x : f32
+    %s = arith.addf %sq, %o : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A short reduction (under 16 points) to a scalar: one thread, no race.
 // CHECK-LABEL: func.func @scalar
 // CHECK-DAG:   %[[ONE:.*]] = arith.constant 1 : index
 // CHECK:       gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[ONE]], {{.*}} threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[ONE]],
 // CHECK:       scf.for
-func.func @scalar(%a: memref<64xf32>, %b: memref<f32>) {
+func.func @scalar(%a: memref<8xf32>, %b: memref<f32>) {
   linalg.generic {indexing_maps = [affine_map<(k) -> (k)>, affine_map<(k) -> ()>],
                   iterator_types = ["reduction"]}
-      ins(%a : memref<64xf32>) outs(%b : memref<f32>) {
+      ins(%a : memref<8xf32>) outs(%b : memref<f32>) {
   ^bb0(%x: f32, %o: f32):
     %s = arith.addf %x, %o : f32
     linalg.yield %s : f32

@@ -328,7 +328,11 @@ int main(int argc, char **argv) {
     defaultWeights = serializeWeights(*plan, imported);
   }
 
-  if (failed(runPipeline(*module, cmt::buildLinalgPipeline)))
+  cmt::LinalgPipelineOptions linalgOptions;
+  linalgOptions.gatherDepthwise = cuda;
+  if (failed(runPipeline(*module, [&](OpPassManager &pm) {
+        cmt::buildLinalgPipeline(pm, linalgOptions);
+      })))
     return fail("lowering to linalg failed");
   if (emit == Emit::Linalg)
     return write([&](raw_ostream &os) { module->print(os); });

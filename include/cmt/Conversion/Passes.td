@@ -32,6 +32,14 @@ def ConvertCMTToLinalg : Pass<"convert-cmt-to-linalg", "mlir::func::FuncOp"> {
     %y = tensor.expand_shape %c [[0, 1], [2]] ... into tensor<1x16x4xf32>
     ```
   }];
+  let options = [
+    Option<"gatherDepthwise", "gather-depthwise", "bool", /*default=*/"false",
+           "Padded depthwise convolutions as one elementwise generic that reads "
+           "its window with bounds checks (no padded copy, no bias pass; fuses "
+           "with what follows it). The GPU pipeline uses it: one thread per "
+           "output element. The CPU keeps the padded window reduction, which "
+           "vectorises along channels">,
+  ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::arith::ArithDialect", "::mlir::math::MathDialect"];
 }

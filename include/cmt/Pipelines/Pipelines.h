@@ -29,8 +29,15 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
 /// Architecture level -> graph level, simplified: cmt-expand-model, canonicalize, cse.
 void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &options);
 
+struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> {
+  Option<bool> gatherDepthwise{*this, "gather-depthwise",
+                               llvm::cl::desc("Padded depthwise convolutions as elementwise "
+                                              "gathers (the GPU's choice)"),
+                               llvm::cl::init(false)};
+};
+
 /// Graph level -> linalg on tensors, channels-last, elementwise chains fused.
-void buildLinalgPipeline(mlir::OpPassManager &pm);
+void buildLinalgPipeline(mlir::OpPassManager &pm, const LinalgPipelineOptions &options = {});
 
 /// linalg on tensors -> LLVM dialect for the host: math approximations,
 /// bufferization with results as out-parameters, micro-kernel calls for

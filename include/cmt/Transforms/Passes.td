@@ -100,7 +100,11 @@ def CMTMapToGPU : Pass<"cmt-map-to-gpu", "mlir::ModuleOp"> {
     loads coalesce), and each thread runs the reduction loops of its
     element sequentially. Unlike upstream `gpu-map-parallel-loops`, any
     rank and any extent maps (no tile-size divisibility, no more than three
-    dimensions needed). Contractions that `convert-linalg-to-ukernels`
+    dimensions needed). A reduction with too few outputs to fill the GPU
+    one thread each (layer-norm statistics, softmax rows) instead runs one
+    warp per output: the lanes stride through the reduction, innermost
+    dimension fastest, and combine with butterfly shuffles.
+    Contractions that `convert-linalg-to-ukernels`
     turned into BLAS calls are host calls and stay as they are.
 
     Before:
@@ -125,6 +129,7 @@ def CMTMapToGPU : Pass<"cmt-map-to-gpu", "mlir::ModuleOp"> {
            "Threads per block">,
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect", "::mlir::linalg::LinalgDialect",
+                           "::mlir::affine::AffineDialect",
                            "::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect"];
 }
 

@@ -31,7 +31,8 @@ using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
 
 class Lowering {
 public:
-  Lowering(func::FuncOp func) : func(func), b(func.getContext()) {}
+  Lowering(func::FuncOp func, bool gatherDepthwise)
+      : func(func), b(func.getContext()), gatherDepthwise(gatherDepthwise) {}
 
   LogicalResult run();
 
@@ -156,11 +157,58 @@ private:
   Value gelu(Value x);
   Value swish(Value x);
 
+  Value depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
+                        ArrayRef<int64_t> strides, ArrayRef<int64_t> padding);
+
   func::FuncOp func;
   OpBuilder b;
+  bool gatherDepthwise;
   Location loc = b.getUnknownLoc();
   DenseMap<Value, Value> lowered;
 };
+
+/// Depthwise convolution as an elementwise generic over (n, oh, ow, c): the
+/// body starts from the bias and adds the window's taps in (kh, kw) order
+/// (the order of the window reduction, so both lowerings round alike),
+/// reading the input with tensor.extract at clamped coordinates and zeroing
+/// taps that fall into the padding.
+Value Lowering::depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
+                                ArrayRef<int64_t> strides, ArrayRef<int64_t> padding) {
+  ArrayRef<int64_t> in = shapeOf(x), ws = shapeOf(w);
+  int64_t kh = ws[2], kw = ws[3];
+  return generic(
+      {bias}, empty(outShape), {dims(4, {3}), identity(4)}, {kPar, kPar, kPar, kPar},
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        auto index = [&](int64_t d) { return linalg::IndexOp::create(nb, l, d).getResult(); };
+        auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(nb, l, v); };
+        Value n = index(0), oh = index(1), ow = index(2), c = index(3);
+        Value zero = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0.0));
+        Value acc = args[0];
+        // One coordinate: the input row/column of a tap, clamped, and whether
+        // it lies inside the image.
+        auto coord = [&](Value o, int64_t stride, int64_t tap, int64_t pad, int64_t size,
+                         Value &inside) {
+          Value i = arith::AddIOp::create(nb, l, arith::MulIOp::create(nb, l, o, cidx(stride)),
+                                          cidx(tap - pad));
+          Value lo = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, i, cidx(0));
+          Value hi = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, i, cidx(size));
+          inside = arith::AndIOp::create(nb, l, lo, hi);
+          Value clamped = arith::MaxSIOp::create(nb, l, i, cidx(0));
+          return arith::MinSIOp::create(nb, l, clamped, cidx(size - 1)).getResult();
+        };
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t j = 0; j < kw; ++j) {
+            Value inH, inW;
+            Value ih = coord(oh, strides[0], i, padding[0], in[1], inH);
+            Value iw = coord(ow, strides[1], j, padding[1], in[2], inW);
+            Value v = tensor::ExtractOp::create(nb, l, x, ValueRange{n, ih, iw, c});
+            v = arith::SelectOp::create(nb, l, arith::AndIOp::create(nb, l, inH, inW), v, zero);
+            Value wv = tensor::ExtractOp::create(nb, l, w, ValueRange{c, cidx(0), cidx(i), cidx(j)});
+            acc = arith::AddFOp::create(nb, l, acc, arith::MulFOp::create(nb, l, v, wv));
+          }
+        return acc;
+      });
+}
 
 LogicalResult Lowering::lower(Conv2DOp op) {
   Value x = image(op.getInput()); // N H W C
@@ -173,6 +221,11 @@ LogicalResult Lowering::lower(Conv2DOp op) {
   int64_t n = outNCHW[0], oh = outNCHW[2], ow = outNCHW[3];
   SmallVector<int64_t> outShape = {n, oh, ow, outC};
 
+  bool padded = padding[0] > 0 || padding[1] > 0;
+  if (groups == inC && outC == inC && groups > 1 && gatherDepthwise && padded) {
+    lowered[op] = depthwiseGather(x, w, bias, outShape, strides, padding);
+    return success();
+  }
   if (groups == inC && outC == inC && groups > 1) {
     // Depthwise: loops (b, oh, ow, kh, kw, c) with the channel innermost, so
     // every access is contiguous and the loop vectorises. The weight is
@@ -576,6 +629,7 @@ LogicalResult Lowering::run() {
 }
 
 struct ConvertCMTToLinalgPass : cmt::impl::ConvertCMTToLinalgBase<ConvertCMTToLinalgPass> {
+  using ConvertCMTToLinalgBase::ConvertCMTToLinalgBase;
   void runOnOperation() override {
     func::FuncOp func = getOperation();
     if (func.isExternal())
@@ -584,7 +638,7 @@ struct ConvertCMTToLinalgPass : cmt::impl::ConvertCMTToLinalgBase<ConvertCMTToLi
       func.emitError("convert-cmt-to-linalg expects a function of one block");
       return signalPassFailure();
     }
-    Lowering lowering(func);
+    Lowering lowering(func, gatherDepthwise);
     if (failed(lowering.run()))
       signalPassFailure();
   }
