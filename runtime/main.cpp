@@ -351,8 +351,19 @@ int realMain(int argc, char **argv) {
       if (i < plan.launches.size() && plan.launches[i].rfind("cublas", 0) == 0) blasTotal += ms[i];
     }
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ms[a] > ms[b]; });
+    // Bytes and FLOPs as the compiler counted them (kernel arguments, GEMM shapes).
+    double bytes = 0, flops = 0;
+    for (const std::string &l : plan.launches) {
+      size_t at = l.find(" bytes ");
+      if (at != std::string::npos) bytes += std::atof(l.c_str() + at + 7);
+      at = l.find(" flops ");
+      if (at != std::string::npos) flops += std::atof(l.c_str() + at + 7);
+    }
     std::printf("profile: %zu launches, %.3f ms (cuBLAS %.3f ms), run eagerly with events in between\n",
                 ms.size(), total, blasTotal);
+    std::printf("counted: %.1f MB over kernel arguments and GEMM operands (%.0f GB/s), %.2f GFLOP in GEMMs "
+                "(%.1f TFLOP/s over the whole forward)\n",
+                bytes / 1e6, bytes / 1e6 / total, flops / 1e9, flops / 1e9 / total);
     // By what the launch computes, block numbers dropped: "blocks_c.3.attn" counts as "attn".
     std::map<std::string, std::pair<double, int>> byModule;
     for (size_t i = 0; i < ms.size() && i < plan.launches.size(); ++i) {

@@ -466,14 +466,15 @@ LogicalResult Lowering::lower(AttentionOp op) {
   int64_t batch = qs[0], n = qs[1], dim = qs[2], d = dim / heads, m = shapeOf(k)[1];
   float scale = static_cast<float>(op.getScale().convertToDouble());
 
-  // Heads are a split of the channel dimension: (B, N, h, d), free.
+  // Heads are a split of the channel dimension: (B, N, h, d), free. The
+  // scale goes on the keys, which are reduced (m <= n): the smaller pass.
   SmallVector<ReassociationIndices> split = {{0}, {1}, {2, 3}};
   AffineMap id3 = identity(3);
-  Value qScaled = elementwise({q}, {id3}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+  Value kScaled = elementwise({k}, {id3}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
     return arith::MulFOp::create(nb, l, a[0], arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(scale)));
   });
-  Value qh = expand(qScaled, {batch, n, heads, d}, split);
-  Value kh = expand(k, {batch, m, heads, d}, split);
+  Value qh = expand(q, {batch, n, heads, d}, split);
+  Value kh = expand(kScaled, {batch, m, heads, d}, split);
   Value vh = expand(v, {batch, m, heads, d}, split);
 
   // scores (b, h, n, m) = bias (h, n, m) + sum_k q (b, n, h, k) * key (b, m, h, k)
@@ -491,17 +492,18 @@ LogicalResult Lowering::lower(AttentionOp op) {
                       [](OpBuilder &nb, Location l, ValueRange a) -> Value {
                         return arith::MaximumFOp::create(nb, l, a[0], a[1]);
                       });
-  Value e = elementwise({scores, max}, {id4, rowMap},
-                        [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                          return math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, a[0], a[1]));
-                        });
-  Value sum = generic({e}, filled({batch, heads, n}, 0.0), {id4, rowMap}, reduce,
-                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                        return arith::AddFOp::create(nb, l, a[1], a[0]);
+  // exp(s - max) is recomputed where it is needed rather than stored: two
+  // passes over the scores instead of four.
+  auto shifted = [](OpBuilder &nb, Location l, Value s, Value mx) -> Value {
+    return math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, s, mx));
+  };
+  Value sum = generic({scores, max}, filled({batch, heads, n}, 0.0), {id4, rowMap, rowMap}, reduce,
+                      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                        return arith::AddFOp::create(nb, l, a[2], shifted(nb, l, a[0], a[1]));
                       });
-  Value p = elementwise({e, sum}, {id4, rowMap},
-                        [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                          return arith::DivFOp::create(nb, l, a[0], a[1]);
+  Value p = elementwise({scores, max, sum}, {id4, rowMap, rowMap},
+                        [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                          return arith::DivFOp::create(nb, l, shifted(nb, l, a[0], a[1]), a[2]);
                         });
 
   // out (b, n, h, k) = sum_m p (b, h, n, m) * value (b, m, h, k); dims: b h n k m

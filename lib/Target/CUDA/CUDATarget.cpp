@@ -78,14 +78,29 @@ std::vector<std::string> cmt::listLaunches(ModuleOp module) {
     if (auto launch = dyn_cast<gpu::LaunchFuncOp>(op)) {
       gpu::KernelDim3 grid = launch.getGridSizeOperandValues(),
                       block = launch.getBlockSizeOperandValues();
+      // Bytes: every buffer the kernel takes, once (an upper bound on its
+      // DRAM traffic when caches serve the re-reads).
+      llvm::SetVector<Value> buffers;
+      for (Value v : launch.getKernelOperands())
+        if (auto t = dyn_cast<MemRefType>(v.getType()); t && t.hasStaticShape())
+          buffers.insert(v);
+      int64_t bytes = 0;
+      for (Value v : buffers) {
+        auto t = cast<MemRefType>(v.getType());
+        bytes += t.getNumElements() * static_cast<int64_t>(t.getElementTypeBitWidth() / 8);
+      }
       os << "kernel " << launch.getKernelModuleName().getValue() << " grid " << value(grid.x)
-         << " block " << value(block.x) << " <- " << sources(launch.getLoc());
+         << " block " << value(block.x) << " bytes " << bytes << " <- " << sources(launch.getLoc());
     } else if (auto call = dyn_cast<func::CallOp>(op)) {
       if (call.getCallee() != kBlasSgemm)
         return;
       auto arg = [&](unsigned i) { return value(call.getOperand(i)); };
+      auto num = [&](unsigned i) { return getConstantIntValue(call.getOperand(i)).value_or(0); };
+      int64_t batch = num(0) * num(1), m = num(2), n = num(3), k = num(4);
+      // A and B read, C read and written (beta = 1); FLOPs: 2 per MAC.
       os << "cublas batch " << arg(0) << "x" << arg(1) << " M " << arg(2) << " N " << arg(3)
-         << " K " << arg(4) << " <- " << sources(call.getLoc());
+         << " K " << arg(4) << " bytes " << 4 * batch * (m * k + k * n + 2 * m * n) << " flops "
+         << 2 * batch * m * n * k << " <- " << sources(call.getLoc());
     } else {
       return;
     }
