@@ -16,6 +16,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace {
 using CUresult = int;
@@ -76,6 +77,9 @@ struct Blas {
   int (*gemm)(void *, int, int, int, int, int, const void *, const void *, int, int, long long,
               const void *, int, int, long long, const void *, void *, int, int, long long, int, int,
               int);
+  int (*gemmBatched)(void *, int, int, int, int, int, const void *, const void *const *, int, int,
+                     const void *const *, int, int, const void *, void *const *, int, int, int, int,
+                     int);
   const char *(*statusString)(int);
 };
 
@@ -168,6 +172,7 @@ void loadBlas() {
   load(blas.setStream, lib, n, "cublasSetStream_v2");
   load(blas.setWorkspace, lib, n, "cublasSetWorkspace_v2");
   load(blas.gemm, lib, n, "cublasGemmStridedBatchedEx");
+  load(blas.gemmBatched, lib, n, "cublasGemmBatchedEx");
   load(blas.statusString, lib, n, "cublasGetStatusString");
   blas.lib = lib;
 }
@@ -314,6 +319,35 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
     throw cmt::rt::Error("cmt_blas_sgemm: a layout cuBLAS cannot take (the compiler should not have "
                          "sent it)");
   const float one = 1.f;
+  if (outer > 1) {
+    // Two batch dimensions (images x heads): one batched call over pointer
+    // arrays. The arrays depend only on the arena's addresses, so they are
+    // built once, at capture, on a copy that is not on the captured stream.
+    int64_t count = outer * inner;
+    std::vector<const void *> ptrs(3 * count);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) {
+        int64_t j = o * inner + i;
+        ptrs[j] = reinterpret_cast<const float *>(a) + o * sAo + i * sAi;
+        ptrs[count + j] = reinterpret_cast<const float *>(b) + o * sBo + i * sBi;
+        ptrs[2 * count + j] = reinterpret_cast<const float *>(c) + o * sCo + i * sCi;
+      }
+    CUdeviceptr table;
+    CU_CHECK(cu.cuMemAlloc(&table, ptrs.size() * sizeof(void *)));
+    CU_CHECK(cu.cuMemcpyHtoD(table, ptrs.data(), ptrs.size() * sizeof(void *)));
+    auto *A = reinterpret_cast<const void *const *>(table);
+    auto *B = A + count;
+    auto *C = reinterpret_cast<void *const *>(table) + 2 * count;
+    if (lc.rowMajor)
+      BLAS_CHECK(blas.gemmBatched(state.blasHandle, lb.rowMajor ? kOpN : kOpT, la.rowMajor ? kOpN : kOpT, N, M,
+                                  K, &one, B, kR32F, lb.ld, A, kR32F, la.ld, &one, C, kR32F, lc.ld, count,
+                                  state.computeType, kGemmDefault));
+    else
+      BLAS_CHECK(blas.gemmBatched(state.blasHandle, la.rowMajor ? kOpT : kOpN, lb.rowMajor ? kOpT : kOpN, M, N,
+                                  K, &one, A, kR32F, la.ld, B, kR32F, lb.ld, &one, C, kR32F, lc.ld, count,
+                                  state.computeType, kGemmDefault));
+    return;
+  }
   for (int64_t o = 0; o < outer; ++o) {
     const float *A = reinterpret_cast<const float *>(a) + o * sAo;
     const float *B = reinterpret_cast<const float *>(b) + o * sBo;

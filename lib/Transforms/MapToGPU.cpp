@@ -34,6 +34,9 @@ linalg::GenericOp copyAsGeneric(RewriterBase &rewriter, memref::CopyOp copy) {
 struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
   using CMTMapToGPUBase::CMTMapToGPUBase;
 
+  /// Fills folded into a reduction kernel (erased: never to be visited).
+  llvm::DenseSet<Operation *> folded;
+
   void runOnOperation() override {
     IRRewriter rewriter(&getContext());
     for (auto func : getOperation().getOps<func::FuncOp>()) {
@@ -44,8 +47,10 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
         if (isa<memref::CopyOp>(op) ||
             (isa<linalg::LinalgOp>(op) && cast<linalg::LinalgOp>(op).hasPureBufferSemantics()))
           nests.push_back(&op);
-      for (Operation *op : nests)
-        if (failed(mapNest(rewriter, op)))
+      // Last first: a reduction can then still see (and fold) the fill that
+      // initialises its output.
+      for (Operation *op : llvm::reverse(nests))
+        if (!folded.contains(op) && failed(mapNest(rewriter, op)))
           return signalPassFailure();
     }
   }
@@ -106,6 +111,52 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     return combine;
   }
 
+  /// The users of `buf` before `user` in its block.
+  static SmallVector<Operation *> usersBefore(Value buf, Operation *user) {
+    SmallVector<Operation *> before;
+    for (Operation *u : buf.getUsers())
+      if (u != user && u->getBlock() == user->getBlock() && u->isBeforeInBlock(user))
+        before.push_back(u);
+    return before;
+  }
+
+  /// The scalar a fresh buffer holds when `user` reads it, where a
+  /// linalg.fill set it, directly or through one memref.copy of a filled
+  /// buffer; null otherwise. `erasable` gets the ops that are then dead.
+  static Value filledValue(Value buf, Operation *user, SmallVectorImpl<Operation *> &erasable) {
+    if (!buf.getDefiningOp<memref::AllocOp>())
+      return nullptr;
+    SmallVector<Operation *> before = usersBefore(buf, user);
+    if (before.size() != 1)
+      return nullptr;
+    if (auto fill = dyn_cast<linalg::FillOp>(before[0])) {
+      if (fill.getOutputs()[0] != buf)
+        return nullptr;
+      erasable.push_back(fill);
+      return fill.getInputs()[0];
+    }
+    auto copy = dyn_cast<memref::CopyOp>(before[0]);
+    if (!copy || copy.getTarget() != buf || !copy.getSource().getDefiningOp<memref::AllocOp>())
+      return nullptr;
+    // Other copies out of the filled buffer only read it.
+    SmallVector<Operation *> sourceWriters = usersBefore(copy.getSource(), copy);
+    llvm::erase_if(sourceWriters, [&](Operation *u) {
+      auto other = dyn_cast<memref::CopyOp>(u);
+      return other && other.getSource() == copy.getSource();
+    });
+    auto fill = sourceWriters.size() == 1 ? dyn_cast<linalg::FillOp>(sourceWriters[0]) : nullptr;
+    if (!fill || fill.getOutputs()[0] != copy.getSource())
+      return nullptr;
+    erasable.push_back(copy);
+    // The fill goes too once nothing else reads its buffer.
+    bool otherReaders = llvm::any_of(copy.getSource().getUsers(), [&](Operation *u) {
+      return u != fill && u != copy && !isa<memref::DeallocOp>(u);
+    });
+    if (!otherReaders)
+      erasable.push_back(fill);
+    return fill.getInputs()[0];
+  }
+
   /// A reduction whose outputs are too few to fill the GPU one thread each
   /// (layer-norm statistics, softmax maxima and sums, pooling) runs one
   /// warp per output: lane l takes reduction points l, l + 32, ... (the
@@ -128,6 +179,13 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     if (reduced < 16 || outputs >= kFillsGPU || outputs * 32 >= (int64_t(1) << 31))
       return failure();
 
+    // The output's initial value, where a fill alone sets it (directly, or
+    // through a copy of a filled buffer, as bufferization makes of a fill
+    // shared by two reductions): the kernel starts from the fill's value and
+    // the fill's and the copy's launches go away.
+    OpOperand &init = g.getDpsInitsMutable()[0];
+    SmallVector<Operation *> erasable;
+    Value initValue = filledValue(init.get(), g, erasable);
     Location loc = g.getLoc();
     rewriter.setInsertionPoint(g);
     auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(rewriter, loc, v); };
@@ -227,15 +285,18 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     rewriter.setInsertionPointToStart(first.thenBlock());
     SmallVector<Value> ivs(outer);
     ivs.append(ranges.size() - numParallel, cidx(0));  // the output map ignores them
-    OpOperand &init = g.getDpsInitsMutable()[0];
     AffineMap m = g.getMatchingIndexingMap(&init);
     SmallVector<Value> idx;
     for (AffineExpr e : m.getResults())
       idx.push_back(
           affine::AffineApplyOp::create(rewriter, loc, AffineMap::get(m.getNumDims(), 0, e), ivs));
-    Value old = memref::LoadOp::create(rewriter, loc, init.get(), idx);
+    Value old = initValue ? initValue : memref::LoadOp::create(rewriter, loc, init.get(), idx).getResult();
     memref::StoreOp::create(rewriter, loc, combineWith(old, acc), init.get(), idx);
     rewriter.eraseOp(g);
+    for (Operation *op : erasable) {
+      folded.insert(op);
+      rewriter.eraseOp(op);
+    }
     return success();
   }
 

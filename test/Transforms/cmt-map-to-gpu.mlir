@@ -88,6 +88,31 @@ func.func @row_sums(%a: memref<128x64xf32>, %b: memref<128xf32>) {
 
 // -----
 
+// The fill that initialises a fresh output is folded into the reduction
+// kernel: no launch of its own.
+// CHECK-LABEL: func.func @folded_fill
+// CHECK-DAG:   %[[INIT:.*]] = arith.constant 0xFF800000 : f32
+// CHECK-NOT:   linalg.fill
+// CHECK:       gpu.launch
+// CHECK:       gpu.shuffle  xor
+// CHECK:       arith.maximumf %[[INIT]]
+// CHECK-NOT:   gpu.launch
+func.func @folded_fill(%a: memref<100x25xf32>) -> memref<100xf32> {
+  %ninf = arith.constant 0xFF800000 : f32
+  %m = memref.alloc() : memref<100xf32>
+  linalg.fill ins(%ninf : f32) outs(%m : memref<100xf32>)
+  linalg.generic {indexing_maps = [affine_map<(i, k) -> (i, k)>, affine_map<(i, k) -> (i)>],
+                  iterator_types = ["parallel", "reduction"]}
+      ins(%a : memref<100x25xf32>) outs(%m : memref<100xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %s = arith.maximumf %x, %o : f32
+    linalg.yield %s : f32
+  }
+  return %m : memref<100xf32>
+}
+
+// -----
+
 // A short reduction (under 16 points) to a scalar: one thread, no race.
 // CHECK-LABEL: func.func @scalar
 // CHECK-DAG:   %[[ONE:.*]] = arith.constant 1 : index

@@ -69,10 +69,10 @@ def ConvertLinalgToUKernels : Pass<"convert-linalg-to-ukernels", "mlir::ModuleOp
   }];
   let options = [
     Option<"blasLayouts", "blas-layouts", "bool", /*default=*/"false",
-           "Only contractions a BLAS runs as one strided-batched call: at most "
-           "one batch dimension of extent > 1 and every matrix column- or "
-           "row-major; calls cmt_blas_sgemm, which the CUDA runtime runs with "
-           "cuBLAS (the others become kernels)">,
+           "Only contractions a BLAS runs as one batched call: every matrix "
+           "column- or row-major; calls cmt_blas_sgemm, which the CUDA runtime "
+           "runs with cuBLAS (strided-batched, or over pointer arrays for two "
+           "batch dimensions); the others become kernels">,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];

@@ -73,12 +73,11 @@ struct ConvertLinalgToUKernelsPass
     return {{dims.m[0], dims.k[0]}, {dims.k[0], dims.n[0]}, {dims.m[0], dims.n[0]}};
   }
 
-  /// Whether one strided-batched BLAS call computes `op`: at most one batch
-  /// dimension and every operand's matrix row- or column-major.
+  /// Whether one batched BLAS call computes `op`: every operand's matrix
+  /// row- or column-major (any batch strides: two batch dimensions become a
+  /// pointer-array batch).
   bool fitsBlas(linalg::GenericOp op, ArrayRef<int64_t> extents, ArrayRef<unsigned> batch,
                 ArrayRef<SmallVector<unsigned>> order) {
-    if (batch.size() > 1)
-      return false;
     // extents: b0, b1, m, n, k
     int64_t m = extents[2], n = extents[3], k = extents[4];
     int64_t rows[3] = {m, k, m}, cols[3] = {k, n, n};
