@@ -170,42 +170,64 @@ private:
 /// Depthwise convolution as an elementwise generic over (n, oh, ow, c): the
 /// body starts from the bias and adds the window's taps in (kh, kw) order
 /// (the order of the window reduction, so both lowerings round alike),
-/// reading the input with tensor.extract at clamped coordinates and zeroing
-/// taps that fall into the padding.
+/// reading the input at clamped coordinates and zeroing taps that fall into
+/// the padding. Input and weight are read as flat vectors at offsets
+/// computed in 32-bit integers where they fit: on the GPU this kernel is
+/// bound by integer instructions, and 64-bit ones cost twice as many.
 Value Lowering::depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
                                 ArrayRef<int64_t> strides, ArrayRef<int64_t> padding) {
   ArrayRef<int64_t> in = shapeOf(x), ws = shapeOf(w);
-  int64_t kh = ws[2], kw = ws[3];
+  int64_t kh = ws[2], kw = ws[3], H = in[1], W = in[2], C = in[3];
+  int64_t numel = in[0] * H * W * C;
+  Type intType = numel < (int64_t(1) << 31) ? Type(b.getI32Type()) : Type(b.getIndexType());
+  Value flatX = collapse(x, {{0, 1, 2, 3}});
+  Value flatW = collapse(w, {{0, 1, 2, 3}});
   return generic(
       {bias}, empty(outShape), {dims(4, {3}), identity(4)}, {kPar, kPar, kPar, kPar},
       [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        auto index = [&](int64_t d) { return linalg::IndexOp::create(nb, l, d).getResult(); };
-        auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(nb, l, v); };
+        auto cint = [&](int64_t v) -> Value {
+          return arith::ConstantOp::create(nb, l, nb.getIntegerAttr(intType, v));
+        };
+        auto index = [&](int64_t d) -> Value {
+          Value i = linalg::IndexOp::create(nb, l, d);
+          return intType.isIndex() ? i : arith::IndexCastOp::create(nb, l, intType, i).getResult();
+        };
+        auto toIndex = [&](Value v) -> Value {
+          return intType.isIndex() ? v
+                                   : arith::IndexCastOp::create(nb, l, nb.getIndexType(), v).getResult();
+        };
+        auto mul = [&](Value a, int64_t v) { return arith::MulIOp::create(nb, l, a, cint(v)).getResult(); };
+        auto add = [&](Value a, Value v) { return arith::AddIOp::create(nb, l, a, v).getResult(); };
         Value n = index(0), oh = index(1), ow = index(2), c = index(3);
         Value zero = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0.0));
         Value acc = args[0];
-        // One coordinate: the input row/column of a tap, clamped, and whether
-        // it lies inside the image.
+        // One coordinate of a tap: clamped into the image, and whether it was inside.
         auto coord = [&](Value o, int64_t stride, int64_t tap, int64_t pad, int64_t size,
                          Value &inside) {
-          Value i = arith::AddIOp::create(nb, l, arith::MulIOp::create(nb, l, o, cidx(stride)),
-                                          cidx(tap - pad));
-          Value lo = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, i, cidx(0));
-          Value hi = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, i, cidx(size));
+          Value i = add(mul(o, stride), cint(tap - pad));
+          Value lo = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, i, cint(0));
+          Value hi = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, i, cint(size));
           inside = arith::AndIOp::create(nb, l, lo, hi);
-          Value clamped = arith::MaxSIOp::create(nb, l, i, cidx(0));
-          return arith::MinSIOp::create(nb, l, clamped, cidx(size - 1)).getResult();
+          Value clamped = arith::MaxSIOp::create(nb, l, i, cint(0));
+          return arith::MinSIOp::create(nb, l, clamped, cint(size - 1)).getResult();
         };
-        for (int64_t i = 0; i < kh; ++i)
+        Value imageBase = mul(n, H);
+        Value weightBase = mul(c, kh * kw);
+        for (int64_t i = 0; i < kh; ++i) {
+          Value inH;
+          Value ih = coord(oh, strides[0], i, padding[0], H, inH);
+          Value row = mul(add(imageBase, ih), W);
           for (int64_t j = 0; j < kw; ++j) {
-            Value inH, inW;
-            Value ih = coord(oh, strides[0], i, padding[0], in[1], inH);
-            Value iw = coord(ow, strides[1], j, padding[1], in[2], inW);
-            Value v = tensor::ExtractOp::create(nb, l, x, ValueRange{n, ih, iw, c});
+            Value inW;
+            Value iw = coord(ow, strides[1], j, padding[1], W, inW);
+            Value offset = add(mul(add(row, iw), C), c);
+            Value v = tensor::ExtractOp::create(nb, l, flatX, ValueRange{toIndex(offset)});
             v = arith::SelectOp::create(nb, l, arith::AndIOp::create(nb, l, inH, inW), v, zero);
-            Value wv = tensor::ExtractOp::create(nb, l, w, ValueRange{c, cidx(0), cidx(i), cidx(j)});
+            Value wv = tensor::ExtractOp::create(
+                nb, l, flatW, ValueRange{toIndex(add(weightBase, cint(i * kw + j)))});
             acc = arith::AddFOp::create(nb, l, acc, arith::MulFOp::create(nb, l, v, wv));
           }
+        }
         return acc;
       });
 }
