@@ -83,8 +83,32 @@ struct Blas {
   const char *(*statusString)(int);
 };
 
+// cuBLASLt, for the bias epilogue (D = A B + bias, no pass of its own).
+struct BlasLt {
+  void *lib = nullptr, *handle = nullptr;
+  int (*create)(void **);
+  int (*descCreate)(void **, int, int);
+  int (*descSet)(void *, int, const void *, size_t);
+  int (*layoutCreate)(void **, int, uint64_t, uint64_t, int64_t);
+  int (*prefCreate)(void **);
+  int (*prefSet)(void *, int, const void *, size_t);
+  int (*heuristic)(void *, void *, void *, void *, void *, void *, void *, int, void *, int *);
+  int (*matmul)(void *, void *, const void *, const void *, void *, const void *, void *, const void *,
+                const void *, void *, void *, void *, const void *, void *, size_t, CUstream);
+};
+constexpr int kLtTransA = 3, kLtTransB = 4, kLtEpilogue = 7, kLtBiasPointer = 8, kLtEpilogueBias = 4;
+constexpr int kLtPrefMaxWorkspace = 1;
+struct LtHeuristic {  // cublasLtMatmulHeuristicResult_t
+  uint64_t algo[8];
+  size_t workspaceSize;
+  int state;
+  float wavesCount;
+  int reserved[4];
+};
+
 Driver cu;
 Blas blas;
+BlasLt lt;
 
 void *symbol(void *lib, const char *libName, const char *name) {
   void *s = dlsym(lib, name);
@@ -175,6 +199,20 @@ void loadBlas() {
   load(blas.gemmBatched, lib, n, "cublasGemmBatchedEx");
   load(blas.statusString, lib, n, "cublasGetStatusString");
   blas.lib = lib;
+
+  void *ltLib = dlopen("libcublasLt.so.13", RTLD_NOW | RTLD_LOCAL);
+  if (!ltLib) ltLib = dlopen("/usr/local/cuda/lib64/libcublasLt.so.13", RTLD_NOW | RTLD_LOCAL);
+  if (!ltLib) throw cmt::rt::Error(std::string("cuBLASLt 13 (libcublasLt.so.13) cannot be loaded: ") + dlerror());
+  n = "libcublasLt.so.13";
+  load(lt.create, ltLib, n, "cublasLtCreate");
+  load(lt.descCreate, ltLib, n, "cublasLtMatmulDescCreate");
+  load(lt.descSet, ltLib, n, "cublasLtMatmulDescSetAttribute");
+  load(lt.layoutCreate, ltLib, n, "cublasLtMatrixLayoutCreate");
+  load(lt.prefCreate, ltLib, n, "cublasLtMatmulPreferenceCreate");
+  load(lt.prefSet, ltLib, n, "cublasLtMatmulPreferenceSetAttribute");
+  load(lt.heuristic, ltLib, n, "cublasLtMatmulAlgoGetHeuristic");
+  load(lt.matmul, ltLib, n, "cublasLtMatmul");
+  lt.lib = ltLib;
 }
 
 // First-fit over a free list, offsets relative to a base that is null while
@@ -234,6 +272,7 @@ struct State {
   Arena arena;
   CUstream stream = nullptr;
   void *blasHandle = nullptr;
+  void *workspace = nullptr;
   int computeType = kCompute32F;
   std::map<std::pair<const void *, std::string>, CUfunction> functions;
   std::map<const void *, CUmodule> modules;
@@ -298,10 +337,43 @@ extern "C" void _mlir_memref_to_llvm_free(void *p) { state.arena.release(p); }
 
 // C[b, m, n] += sum_k A[b, m, k] B[b, k, n] with cuBLAS (row-major view; the
 // compiler only sends layouts blasLayout accepts, see LinalgToUKernels).
+namespace {
+// D (row-major M x N) = A B + bias (along N), one unbatched GEMM, through
+// cuBLASLt's bias epilogue: as column-major D^T = B^T A^T, the bias runs
+// along D^T's rows. Descriptors are made once, at capture.
+void gemmBias(int64_t M, int64_t N, int64_t K, const float *A, cmt::rt::BlasLayout la, const float *B,
+              cmt::rt::BlasLayout lb, float *D, cmt::rt::BlasLayout ld, const float *bias) {
+  if (!ld.rowMajor) throw cmt::rt::Error("cmt_blas_sgemm: a bias needs a row-major output");
+  if (!lt.handle) BLAS_CHECK(lt.create(&lt.handle));
+  void *desc, *aDesc, *bDesc, *dDesc, *pref;
+  BLAS_CHECK(lt.descCreate(&desc, state.computeType, kR32F));
+  int opA = lb.rowMajor ? kOpN : kOpT, opB = la.rowMajor ? kOpN : kOpT, epilogue = kLtEpilogueBias;
+  BLAS_CHECK(lt.descSet(desc, kLtTransA, &opA, sizeof opA));
+  BLAS_CHECK(lt.descSet(desc, kLtTransB, &opB, sizeof opB));
+  BLAS_CHECK(lt.descSet(desc, kLtEpilogue, &epilogue, sizeof epilogue));
+  BLAS_CHECK(lt.descSet(desc, kLtBiasPointer, &bias, sizeof bias));
+  // The matrices as stored (before the ops): B^T is N x K when op N.
+  BLAS_CHECK(lt.layoutCreate(&aDesc, kR32F, opA == kOpN ? N : K, opA == kOpN ? K : N, lb.ld));
+  BLAS_CHECK(lt.layoutCreate(&bDesc, kR32F, opB == kOpN ? K : M, opB == kOpN ? M : K, la.ld));
+  BLAS_CHECK(lt.layoutCreate(&dDesc, kR32F, N, M, ld.ld));
+  BLAS_CHECK(lt.prefCreate(&pref));
+  size_t workspace = kBlasWorkspace;
+  BLAS_CHECK(lt.prefSet(pref, kLtPrefMaxWorkspace, &workspace, sizeof workspace));
+  LtHeuristic h{};
+  int found = 0;
+  BLAS_CHECK(lt.heuristic(lt.handle, desc, aDesc, bDesc, dDesc, dDesc, pref, 1, &h, &found));
+  if (found < 1) throw cmt::rt::Error("cuBLASLt has no algorithm for a GEMM with bias");
+  const float one = 1.f, zero = 0.f;
+  BLAS_CHECK(lt.matmul(lt.handle, desc, &one, B, aDesc, A, bDesc, &zero, D, dDesc, D, dDesc, h.algo,
+                       state.workspace, kBlasWorkspace, state.stream));
+}
+}  // namespace
+
 extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_t N, int64_t K,  //
                                int64_t a, int64_t sAb0, int64_t sAb1, int64_t sAm, int64_t sAk,   //
                                int64_t b, int64_t sBb0, int64_t sBb1, int64_t sBk, int64_t sBn,   //
-                               int64_t c, int64_t sCb0, int64_t sCb1, int64_t sCm, int64_t sCn) {
+                               int64_t c, int64_t sCb0, int64_t sCb1, int64_t sCm, int64_t sCn,   //
+                               int64_t betaFlag, int64_t bias) {
   using cmt::rt::blasLayout;
   if (state.planning) return;
   state.mark();
@@ -318,7 +390,14 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
   if (!la.ok || !lb.ok || !lc.ok)
     throw cmt::rt::Error("cmt_blas_sgemm: a layout cuBLAS cannot take (the compiler should not have "
                          "sent it)");
-  const float one = 1.f;
+  const float one = 1.f, zero = 0.f;
+  const float *beta = betaFlag ? &one : &zero;  // 0: C is only written (no initial value)
+  if (bias) {
+    if (outer * inner != 1) throw cmt::rt::Error("cmt_blas_sgemm: a bias needs an unbatched GEMM");
+    gemmBias(M, N, K, reinterpret_cast<const float *>(a), la, reinterpret_cast<const float *>(b), lb,
+             reinterpret_cast<float *>(c), lc, reinterpret_cast<const float *>(bias));
+    return;
+  }
   if (outer > 1) {
     // Two batch dimensions (images x heads): one batched call over pointer
     // arrays. The arrays depend only on the arena's addresses, so they are
@@ -340,11 +419,11 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
     auto *C = reinterpret_cast<void *const *>(table) + 2 * count;
     if (lc.rowMajor)
       BLAS_CHECK(blas.gemmBatched(state.blasHandle, lb.rowMajor ? kOpN : kOpT, la.rowMajor ? kOpN : kOpT, N, M,
-                                  K, &one, B, kR32F, lb.ld, A, kR32F, la.ld, &one, C, kR32F, lc.ld, count,
+                                  K, &one, B, kR32F, lb.ld, A, kR32F, la.ld, beta, C, kR32F, lc.ld, count,
                                   state.computeType, kGemmDefault));
     else
       BLAS_CHECK(blas.gemmBatched(state.blasHandle, la.rowMajor ? kOpT : kOpN, lb.rowMajor ? kOpT : kOpN, M, N,
-                                  K, &one, A, kR32F, la.ld, B, kR32F, lb.ld, &one, C, kR32F, lc.ld, count,
+                                  K, &one, A, kR32F, la.ld, B, kR32F, lb.ld, beta, C, kR32F, lc.ld, count,
                                   state.computeType, kGemmDefault));
     return;
   }
@@ -355,11 +434,11 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
     if (lc.rowMajor) {
       // Column-major C^T (N x M) = B^T A^T.
       BLAS_CHECK(blas.gemm(state.blasHandle, lb.rowMajor ? kOpN : kOpT, la.rowMajor ? kOpN : kOpT, N, M, K,
-                           &one, B, kR32F, lb.ld, sBi, A, kR32F, la.ld, sAi, &one, C, kR32F, lc.ld, sCi,
+                           &one, B, kR32F, lb.ld, sBi, A, kR32F, la.ld, sAi, beta, C, kR32F, lc.ld, sCi,
                            inner, state.computeType, kGemmDefault));
     } else {
       BLAS_CHECK(blas.gemm(state.blasHandle, la.rowMajor ? kOpT : kOpN, lb.rowMajor ? kOpT : kOpN, M, N, K,
-                           &one, A, kR32F, la.ld, sAi, B, kR32F, lb.ld, sBi, &one, C, kR32F, lc.ld, sCi,
+                           &one, A, kR32F, la.ld, sAi, B, kR32F, lb.ld, sBi, beta, C, kR32F, lc.ld, sCi,
                            inner, state.computeType, kGemmDefault));
     }
   }
@@ -452,7 +531,8 @@ CudaExecutor::CudaExecutor(const Plan &plan, Precision precision, int ordinal) :
   BLAS_CHECK(blas.setStream(state.blasHandle, state.stream));
   // A fixed workspace: cuBLAS must not allocate while the graph is captured.
   CU_CHECK(cu.cuMemAlloc(&impl_->workspace, kBlasWorkspace));
-  BLAS_CHECK(blas.setWorkspace(state.blasHandle, reinterpret_cast<void *>(impl_->workspace), kBlasWorkspace));
+  state.workspace = reinterpret_cast<void *>(impl_->workspace);
+  BLAS_CHECK(blas.setWorkspace(state.blasHandle, state.workspace, kBlasWorkspace));
   state.computeType = precision == Precision::FP32   ? kCompute32F
                       : precision == Precision::TF32 ? kCompute32FFastTF32
                                                      : kCompute32FFast16BF;

@@ -4,6 +4,8 @@
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "runtime/blas_layout.h"
 
 namespace cmt {
@@ -17,6 +19,8 @@ using namespace cmt;
 namespace {
 constexpr unsigned kMaxBatchDims = 2;
 constexpr unsigned kNumArgs = 5 + 3 * 5; // sizes, then (pointer, 4 strides) per operand
+// cmt_blas_sgemm also takes beta (0: C is only written) and a bias pointer (0: none).
+constexpr unsigned kNumBlasArgs = kNumArgs + 2;
 
 /// Strides of `loopDims` in an operand read through `map`: the memref stride
 /// of the operand dimension a loop dimension indexes, 0 where it indexes none.
@@ -61,7 +65,7 @@ struct ConvertLinalgToUKernelsPass
       b.setInsertionPointToStart(module.getBody());
       callee = func::FuncOp::create(
           b, module.getLoc(), name,
-          b.getFunctionType(SmallVector<Type>(kNumArgs, indexType), {}));
+          b.getFunctionType(SmallVector<Type>(blasLayouts ? kNumBlasArgs : kNumArgs, indexType), {}));
       callee.setPrivate();
     }
     for (linalg::GenericOp op : candidates)
@@ -120,6 +124,8 @@ struct ConvertLinalgToUKernelsPass
     if (blasLayouts && !fitsBlas(op, extents, batch, order(*dims)))
       return failure();
 
+    // C's initialiser, looked up before this rewrite adds users of C.
+    Operation *init = blasLayouts ? initialiser(op, batch.empty(), dims->m[0], dims->n[0]) : nullptr;
     Location loc = op.getLoc();
     OpBuilder b(op);
     auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
@@ -148,9 +154,91 @@ struct ConvertLinalgToUKernelsPass
       for (int64_t s : *strides)
         args.push_back(cidx(s));
     }
-    func::CallOp::create(b, loc, callee, args);
+    if (blasLayouts) {
+      // C's initial value, where a zero fill or a bias broadcast alone sets
+      // it: folded into the call (beta = 0, cuBLASLt's bias epilogue), one
+      // pass over C fewer for the writer and one for cuBLAS.
+      Value beta = cidx(init ? 0 : 1), bias = cidx(0);
+      if (auto broadcast = dyn_cast_or_null<linalg::GenericOp>(init))
+        bias = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, broadcast.getDpsInputs()[0]);
+      args.append({beta, bias});
+      func::CallOp::create(b, loc, callee, args);
+      if (init)
+        init->erase();
+    } else {
+      func::CallOp::create(b, loc, callee, args);
+    }
     op.erase();
     return success();
+  }
+
+  static bool isZero(Value v) {
+    auto cst = v.getDefiningOp<arith::ConstantOp>();
+    auto value = cst ? dyn_cast<FloatAttr>(cst.getValue()) : nullptr;
+    return value && value.getValue().isZero();
+  }
+
+  /// The op that last touched `buf` (or a view of it) before `op` in its
+  /// block, view-making ops aside: bufferization reuses buffers, so the
+  /// first user is not necessarily the one that matters.
+  static Operation *lastWriter(Value buf, Operation *op) {
+    llvm::SmallPtrSet<Value, 8> aliases = {buf};
+    SmallVector<Value> work = {buf};
+    while (!work.empty())
+      for (Operation *u : work.pop_back_val().getUsers())
+        if (isa<ViewLikeOpInterface>(u))
+          for (Value r : u->getResults())
+            if (aliases.insert(r).second)
+              work.push_back(r);
+    for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode())
+      if (!isa<ViewLikeOpInterface>(prev) &&
+          llvm::any_of(prev->getOperands(), [&](Value v) { return aliases.contains(v); }))
+        return prev;
+    return nullptr;
+  }
+
+  /// The op that alone sets the contraction's output before it: a fill
+  /// with 0 (or a copy of a zero-filled buffer), or (with `allowBias`, and C
+  /// row-major with a unit column stride) a generic broadcasting a vector
+  /// with identity layout along the columns. Null if anything else wrote or
+  /// read the buffer since.
+  Operation *initialiser(linalg::GenericOp op, bool allowBias, unsigned m, unsigned n) {
+    Value c = op.getDpsInits()[0];
+    auto cType = dyn_cast<MemRefType>(c.getType());
+    AffineMap cMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+    if (!c.getDefiningOp<memref::AllocOp>() || !cType)
+      return nullptr;
+    // A bias runs along C's unit-stride dimension n of a plain matrix.
+    allowBias = allowBias && cType.getRank() == 2 && cType.getLayout().isIdentity() &&
+                cMap.getNumResults() == 2 && cMap.isProjectedPermutation() &&
+                cMap.getDimPosition(0) == m && cMap.getDimPosition(1) == n;
+    Operation *writer = lastWriter(c, op);
+    if (!writer)
+      return nullptr;
+    // A copy of a zero-filled buffer (bufferization's way with a fill shared
+    // by several ops) counts as the fill: the copy goes, the fill stays.
+    if (auto copy = dyn_cast<memref::CopyOp>(writer))
+      if (copy.getTarget() == c && copy.getSource().getDefiningOp<memref::AllocOp>())
+        if (auto fill = dyn_cast_or_null<linalg::FillOp>(lastWriter(copy.getSource(), copy)))
+          if (fill.getOutputs()[0] == copy.getSource() && isZero(fill.getInputs()[0]))
+            return copy;
+    SmallVector<Operation *> before = {writer};
+    if (auto fill = dyn_cast<linalg::FillOp>(before[0]))
+      return fill.getOutputs()[0] == c && isZero(fill.getInputs()[0]) ? fill : nullptr;
+    auto g = dyn_cast<linalg::GenericOp>(before[0]);
+    if (!allowBias || !g || g.getNumDpsInputs() != 1 || g.getDpsInits()[0] != c)
+      return nullptr;
+    auto biasType = dyn_cast<MemRefType>(g.getDpsInputs()[0].getType());
+    Block &body = g.getRegion().front();
+    bool copiesInput = body.getOperations().size() == 1 &&
+                       body.getTerminator()->getOperand(0) == body.getArgument(0);
+    MLIRContext *ctx = op.getContext();
+    AffineExpr d1 = getAffineDimExpr(1, ctx);
+    if (!biasType || biasType.getRank() != 1 || !biasType.getLayout().isIdentity() || !copiesInput ||
+        g.getIndexingMapsArray()[0] != AffineMap::get(2, 0, {d1}, ctx) ||
+        !g.getIndexingMapsArray()[1].isIdentity())
+      return nullptr;
+    return g;
   }
 };
 } // namespace

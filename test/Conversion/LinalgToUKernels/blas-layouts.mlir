@@ -73,3 +73,68 @@ func.func @gapped(%a: memref<4x8xf32, strided<[16, 2]>>, %w: memref<8x4xf32>, %c
   }
   return
 }
+
+// -----
+
+// A bias broadcast that alone initialises C is folded into the call (beta 0,
+// bias pointer): cuBLASLt's epilogue adds it, no pass of its own.
+// CHECK-LABEL: func.func @bias
+// CHECK-NOT:   linalg.generic
+// CHECK:       %[[PB:.*]] = memref.extract_aligned_pointer_as_index %arg2
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[C0:c0[_0-9]*]], %[[PB]])
+func.func @bias(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4xf32>) -> memref<16x4xf32> {
+  %c = memref.alloc() : memref<16x4xf32>
+  linalg.generic {indexing_maps = [affine_map<(m, n) -> (n)>, affine_map<(m, n) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%b : memref<4xf32>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    linalg.yield %x : f32
+  }
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<16x8xf32>, memref<4x8xf32>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %z, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return %c : memref<16x4xf32>
+}
+
+// -----
+
+// A zero fill: beta 0, no bias. Any other initial value stays (beta 1).
+// CHECK-LABEL: func.func @zero
+// CHECK-NOT:   linalg.fill
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]])
+// CHECK-LABEL: func.func @ones
+// CHECK:       linalg.fill
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %{{c0[_0-9]*}})
+func.func @zero(%a: memref<16x8xf32>, %w: memref<4x8xf32>) -> memref<16x4xf32> {
+  %z = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<16x4xf32>
+  linalg.fill ins(%z : f32) outs(%c : memref<16x4xf32>)
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<16x8xf32>, memref<4x8xf32>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %acc, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return %c : memref<16x4xf32>
+}
+func.func @ones(%a: memref<16x8xf32>, %w: memref<4x8xf32>) -> memref<16x4xf32> {
+  %one = arith.constant 1.0 : f32
+  %c = memref.alloc() : memref<16x4xf32>
+  linalg.fill ins(%one : f32) outs(%c : memref<16x4xf32>)
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<16x8xf32>, memref<4x8xf32>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %acc, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return %c : memref<16x4xf32>
+}
