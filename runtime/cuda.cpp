@@ -556,9 +556,9 @@ void CudaExecutor::bind(const std::vector<void *> &host) {
 
 void CudaExecutor::run() {
   Impl &m = *impl_;
+  if (!m.exec) m.capture();  // first: a plan too big for the GPU fails before any upload
   for (size_t i = 0; i < m.host.size(); ++i)
     if (m.plan.args[i].kind == PlanArg::Input) CU_CHECK(cu.cuMemcpyHtoD(m.device[i], m.host[i], m.bytes(m.plan.args[i])));
-  if (!m.exec) m.capture();
   CU_CHECK(cu.cuGraphLaunch(m.exec, state.stream));
   CU_CHECK(cu.cuStreamSynchronize(state.stream));
   for (size_t i = 0; i < m.host.size(); ++i)
