@@ -96,8 +96,7 @@ struct BlasLt {
   int (*matmul)(void *, void *, const void *, const void *, void *, const void *, void *, const void *,
                 const void *, void *, void *, void *, const void *, void *, size_t, CUstream);
 };
-constexpr int kLtTransA = 3, kLtTransB = 4, kLtEpilogue = 7, kLtBiasPointer = 8;
-constexpr int kLtEpilogueDefault = 1, kLtEpilogueBias = 4;
+constexpr int kLtTransA = 3, kLtTransB = 4, kLtEpilogue = 7, kLtBiasPointer = 8, kLtEpilogueBias = 4;
 constexpr int kLtPrefMaxWorkspace = 1;
 struct LtHeuristic {  // cublasLtMatmulHeuristicResult_t
   uint64_t algo[8];
@@ -339,22 +338,20 @@ extern "C" void _mlir_memref_to_llvm_free(void *p) { state.arena.release(p); }
 // C[b, m, n] += sum_k A[b, m, k] B[b, k, n] with cuBLAS (row-major view; the
 // compiler only sends layouts blasLayout accepts, see LinalgToUKernels).
 namespace {
-// D (row-major M x N) = A B [+ bias along N] [+ R], one unbatched GEMM,
-// through cuBLASLt's epilogue: as column-major D^T = B^T A^T, the bias runs
-// along D^T's rows and R is the C input (beta 1). Descriptors are made once,
-// at capture.
-void gemmLt(int64_t M, int64_t N, int64_t K, const float *A, cmt::rt::BlasLayout la, const float *B,
-            cmt::rt::BlasLayout lb, float *D, cmt::rt::BlasLayout ld, const float *bias, const float *R) {
-  if (!ld.rowMajor) throw cmt::rt::Error("cmt_blas_sgemm: a bias or residual needs a row-major output");
+// D (row-major M x N) = A B + bias (along N), one unbatched GEMM, through
+// cuBLASLt's bias epilogue: as column-major D^T = B^T A^T, the bias runs
+// along D^T's rows. Descriptors are made once, at capture.
+void gemmBias(int64_t M, int64_t N, int64_t K, const float *A, cmt::rt::BlasLayout la, const float *B,
+              cmt::rt::BlasLayout lb, float *D, cmt::rt::BlasLayout ld, const float *bias) {
+  if (!ld.rowMajor) throw cmt::rt::Error("cmt_blas_sgemm: a bias needs a row-major output");
   if (!lt.handle) BLAS_CHECK(lt.create(&lt.handle));
   void *desc, *aDesc, *bDesc, *dDesc, *pref;
   BLAS_CHECK(lt.descCreate(&desc, state.computeType, kR32F));
-  int opA = lb.rowMajor ? kOpN : kOpT, opB = la.rowMajor ? kOpN : kOpT;
-  int epilogue = bias ? kLtEpilogueBias : kLtEpilogueDefault;
+  int opA = lb.rowMajor ? kOpN : kOpT, opB = la.rowMajor ? kOpN : kOpT, epilogue = kLtEpilogueBias;
   BLAS_CHECK(lt.descSet(desc, kLtTransA, &opA, sizeof opA));
   BLAS_CHECK(lt.descSet(desc, kLtTransB, &opB, sizeof opB));
   BLAS_CHECK(lt.descSet(desc, kLtEpilogue, &epilogue, sizeof epilogue));
-  if (bias) BLAS_CHECK(lt.descSet(desc, kLtBiasPointer, &bias, sizeof bias));
+  BLAS_CHECK(lt.descSet(desc, kLtBiasPointer, &bias, sizeof bias));
   // The matrices as stored (before the ops): B^T is N x K when op N.
   BLAS_CHECK(lt.layoutCreate(&aDesc, kR32F, opA == kOpN ? N : K, opA == kOpN ? K : N, lb.ld));
   BLAS_CHECK(lt.layoutCreate(&bDesc, kR32F, opB == kOpN ? K : M, opB == kOpN ? M : K, la.ld));
@@ -365,10 +362,10 @@ void gemmLt(int64_t M, int64_t N, int64_t K, const float *A, cmt::rt::BlasLayout
   LtHeuristic h{};
   int found = 0;
   BLAS_CHECK(lt.heuristic(lt.handle, desc, aDesc, bDesc, dDesc, dDesc, pref, 1, &h, &found));
-  if (found < 1) throw cmt::rt::Error("cuBLASLt has no algorithm for a GEMM with this epilogue");
+  if (found < 1) throw cmt::rt::Error("cuBLASLt has no algorithm for a GEMM with bias");
   const float one = 1.f, zero = 0.f;
-  BLAS_CHECK(lt.matmul(lt.handle, desc, &one, B, aDesc, A, bDesc, R ? &one : &zero, R ? R : D, dDesc, D,
-                       dDesc, h.algo, state.workspace, kBlasWorkspace, state.stream));
+  BLAS_CHECK(lt.matmul(lt.handle, desc, &one, B, aDesc, A, bDesc, &zero, D, dDesc, D, dDesc, h.algo,
+                       state.workspace, kBlasWorkspace, state.stream));
 }
 }  // namespace
 
@@ -376,7 +373,7 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
                                int64_t a, int64_t sAb0, int64_t sAb1, int64_t sAm, int64_t sAk,   //
                                int64_t b, int64_t sBb0, int64_t sBb1, int64_t sBk, int64_t sBn,   //
                                int64_t c, int64_t sCb0, int64_t sCb1, int64_t sCm, int64_t sCn,   //
-                               int64_t betaFlag, int64_t bias, int64_t residual, int64_t out) {
+                               int64_t betaFlag, int64_t bias) {
   using cmt::rt::blasLayout;
   if (state.planning) return;
   state.mark();
@@ -395,11 +392,10 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
                          "sent it)");
   const float one = 1.f, zero = 0.f;
   const float *beta = betaFlag ? &one : &zero;  // 0: C is only written (no initial value)
-  if (bias || residual) {
-    if (outer * inner != 1) throw cmt::rt::Error("cmt_blas_sgemm: an epilogue needs an unbatched GEMM");
-    gemmLt(M, N, K, reinterpret_cast<const float *>(a), la, reinterpret_cast<const float *>(b), lb,
-           reinterpret_cast<float *>(residual ? out : c), lc, reinterpret_cast<const float *>(bias),
-           reinterpret_cast<const float *>(residual));
+  if (bias) {
+    if (outer * inner != 1) throw cmt::rt::Error("cmt_blas_sgemm: a bias needs an unbatched GEMM");
+    gemmBias(M, N, K, reinterpret_cast<const float *>(a), la, reinterpret_cast<const float *>(b), lb,
+             reinterpret_cast<float *>(c), lc, reinterpret_cast<const float *>(bias));
     return;
   }
   if (outer > 1) {

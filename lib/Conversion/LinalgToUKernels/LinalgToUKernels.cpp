@@ -19,10 +19,8 @@ using namespace cmt;
 namespace {
 constexpr unsigned kMaxBatchDims = 2;
 constexpr unsigned kNumArgs = 5 + 3 * 5; // sizes, then (pointer, 4 strides) per operand
-// cmt_blas_sgemm also takes beta (0: C is only written), a bias pointer, and a
-// residual and an output pointer (D = A B + bias + residual into the output
-// instead of C); 0 for each pointer that is not there.
-constexpr unsigned kNumBlasArgs = kNumArgs + 4;
+// cmt_blas_sgemm also takes beta (0: C is only written) and a bias pointer (0: none).
+constexpr unsigned kNumBlasArgs = kNumArgs + 2;
 
 /// Strides of `loopDims` in an operand read through `map`: the memref stride
 /// of the operand dimension a loop dimension indexes, 0 where it indexes none.
@@ -160,23 +158,13 @@ struct ConvertLinalgToUKernelsPass
       // C's initial value, where a zero fill or a bias broadcast alone sets
       // it: folded into the call (beta = 0, cuBLASLt's bias epilogue), one
       // pass over C fewer for the writer and one for cuBLAS.
-      Value beta = cidx(init ? 0 : 1), bias = cidx(0), residual = cidx(0), out = cidx(0);
+      Value beta = cidx(init ? 0 : 1), bias = cidx(0);
       if (auto broadcast = dyn_cast_or_null<linalg::GenericOp>(init))
         bias = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, broadcast.getDpsInputs()[0]);
-      // A residual add that alone reads C becomes the epilogue's C input.
-      linalg::GenericOp add = init && batch.empty() ? residualAdd(op) : nullptr;
-      if (add) {
-        Value c = op.getDpsInits()[0];
-        Value r = add.getDpsInputs()[aliasesOf(c).contains(add.getDpsInputs()[0]) ? 1 : 0];
-        residual = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, viewRoot(r));
-        out = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, viewRoot(add.getDpsInits()[0]));
-      }
-      args.append({beta, bias, residual, out});
+      args.append({beta, bias});
       func::CallOp::create(b, loc, callee, args);
       if (init)
         init->erase();
-      if (add)
-        add->erase();
     } else {
       func::CallOp::create(b, loc, callee, args);
     }
@@ -188,110 +176,6 @@ struct ConvertLinalgToUKernelsPass
     auto cst = v.getDefiningOp<arith::ConstantOp>();
     auto value = cst ? dyn_cast<FloatAttr>(cst.getValue()) : nullptr;
     return value && value.getValue().isZero();
-  }
-
-  /// `buf` and every view made of it.
-  static llvm::SmallPtrSet<Value, 8> aliasesOf(Value buf) {
-    llvm::SmallPtrSet<Value, 8> aliases = {buf};
-    SmallVector<Value> work = {buf};
-    while (!work.empty())
-      for (Operation *u : work.pop_back_val().getUsers())
-        if (isa<ViewLikeOpInterface>(u))
-          for (Value r : u->getResults())
-            if (aliases.insert(r).second)
-              work.push_back(r);
-    return aliases;
-  }
-
-  /// The one op after `op` that reads C, where it is `X = C + R` over
-  /// contiguous buffers of C's size (C a plain row-major matrix, nothing
-  /// else reading it): cuBLASLt then computes A B + bias + R straight into X.
-  linalg::GenericOp residualAdd(linalg::GenericOp op) {
-    Value c = op.getDpsInits()[0];
-    auto cType = dyn_cast<MemRefType>(c.getType());
-    if (!cType || cType.getRank() != 2 || !cType.getLayout().isIdentity() ||
-        !c.getDefiningOp<memref::AllocOp>())
-      return nullptr;
-    llvm::SmallPtrSet<Value, 8> aliases = aliasesOf(c);
-    // Bufferization reuses C's buffer: a later op that overwrites all of it
-    // without reading it ends this value's life.
-    auto overwrites = [&](Operation *o) {
-      auto l = dyn_cast<linalg::LinalgOp>(o);
-      if (!l || l.getNumDpsInits() != 1 ||
-          llvm::any_of(l.getDpsInputs(), [&](Value v) { return aliases.contains(v); }))
-        return false;
-      OpOperand *init = l.getDpsInitOperand(0);
-      auto t = dyn_cast<MemRefType>(init->get().getType());
-      return aliases.contains(init->get()) && !l.payloadUsesValueFromOperand(init) && t &&
-             t.getNumElements() == cType.getNumElements();
-    };
-    linalg::GenericOp add;
-    for (Operation *next = op->getNextNode(); next; next = next->getNextNode()) {
-      if (isa<ViewLikeOpInterface, memref::DeallocOp>(next) ||
-          llvm::none_of(next->getOperands(), [&](Value v) { return aliases.contains(v); }))
-        continue;
-      if (add) {
-        if (overwrites(next))
-          break;
-        return nullptr;  // a second reader
-      }
-      add = dyn_cast<linalg::GenericOp>(next);
-      if (!add)
-        return nullptr;
-    }
-    if (!add || add.getNumDpsInputs() != 2 || add.getNumDpsInits() != 1 ||
-        !llvm::all_of(add.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }))
-      return nullptr;
-    Block &body = add.getRegion().front();
-    auto sum = dyn_cast<arith::AddFOp>(body.getTerminator()->getOperand(0).getDefiningOp());
-    if (!sum || body.getOperations().size() != 2 ||
-        !((sum.getLhs() == body.getArgument(0) && sum.getRhs() == body.getArgument(1)) ||
-          (sum.getLhs() == body.getArgument(1) && sum.getRhs() == body.getArgument(0))))
-      return nullptr;
-    Value in0 = add.getDpsInputs()[0], in1 = add.getDpsInputs()[1];
-    if (aliases.contains(in0) == aliases.contains(in1))
-      return nullptr;  // exactly one operand is C
-    for (Value v : {in0, in1, add.getDpsInits()[0]}) {
-      auto t = dyn_cast<MemRefType>(v.getType());
-      if (!t || !t.getLayout().isIdentity() || t.getNumElements() != cType.getNumElements())
-        return nullptr;
-    }
-    // The call stays where `op` is (what it reads may be freed and reused
-    // right after): the buffers under the residual and the output must exist
-    // there, and nothing in between may touch them.
-    Value r = aliases.contains(in0) ? in1 : in0;
-    Operation *hoist = nullptr;
-    for (Value v : {r, add.getDpsInits()[0]}) {
-      Value root = viewRoot(v);
-      auto t = dyn_cast<MemRefType>(root.getType());
-      if (!t || !t.getLayout().isIdentity())
-        return nullptr;
-      Operation *def = root.getDefiningOp();
-      // An output allocated after the GEMM (the usual case) is allocated
-      // before it instead.
-      bool hoistable = def && v == add.getDpsInits()[0] && isa<memref::AllocOp>(def) &&
-                       def->getBlock() == op->getBlock() && op->isBeforeInBlock(def) &&
-                       def->isBeforeInBlock(add) && def->getNumOperands() == 0;
-      if (def && !hoistable && (def->getBlock() != op->getBlock() || !def->isBeforeInBlock(op)))
-        return nullptr;
-      if (hoistable)
-        hoist = def;
-      llvm::SmallPtrSet<Value, 8> under = aliasesOf(root);
-      for (Operation *mid = op->getNextNode(); mid != add; mid = mid->getNextNode())
-        if (!isa<ViewLikeOpInterface>(mid) &&
-            llvm::any_of(mid->getOperands(), [&](Value x) { return under.contains(x); }))
-          return nullptr;
-    }
-    if (hoist)
-      hoist->moveBefore(op);
-    return add;
-  }
-
-  /// The buffer a chain of views starts from.
-  static Value viewRoot(Value v) {
-    while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
-      v = view.getViewSource();
-    return v;
   }
 
   /// The op that last touched `buf` (or a view of it) before `op` in its

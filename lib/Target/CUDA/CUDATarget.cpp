@@ -97,9 +97,6 @@ std::vector<std::string> cmt::listLaunches(ModuleOp module) {
       auto arg = [&](unsigned i) { return value(call.getOperand(i)); };
       auto num = [&](unsigned i) { return getConstantIntValue(call.getOperand(i)).value_or(0); };
       int64_t batch = num(0) * num(1), m = num(2), n = num(3), k = num(4), beta = num(20);
-      // A residual input (any operand 22 but the constant 0) is read too.
-      std::optional<int64_t> residual = getConstantIntValue(call.getOperand(22));
-      beta += residual && *residual == 0 ? 0 : 1;
       // A and B read, C written, and read too where beta = 1; FLOPs: 2 per MAC.
       os << "cublas batch " << arg(0) << "x" << arg(1) << " M " << arg(2) << " N " << arg(3)
          << " K " << arg(4) << " bytes " << 4 * batch * (m * k + k * n + (1 + beta) * m * n) << " flops "
