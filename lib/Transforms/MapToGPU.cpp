@@ -34,7 +34,7 @@ linalg::GenericOp copyAsGeneric(RewriterBase &rewriter, memref::CopyOp copy) {
 struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
   using CMTMapToGPUBase::CMTMapToGPUBase;
 
-  /// Fills folded into a reduction kernel (erased: never to be visited).
+  /// Fills and copies folded into a reduction kernel (erased: never to be visited).
   llvm::DenseSet<Operation *> folded;
 
   void runOnOperation() override {
