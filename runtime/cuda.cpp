@@ -5,6 +5,7 @@
 // the file and the line.
 #include "runtime/cuda.h"
 
+#include "runtime/arena.h"
 #include "runtime/blas_layout.h"
 #include "runtime/safetensors.h"
 
@@ -36,7 +37,6 @@ constexpr int kOpN = 0, kOpT = 1, kR32F = 0;      // cublasOperation_t, CUDA_R_3
 constexpr int kCompute32F = 68, kCompute32FFast16BF = 75, kCompute32FFastTF32 = 77;
 constexpr int kGemmDefault = -1;
 constexpr size_t kBlasWorkspace = 32 << 20;
-constexpr size_t kAlign = 256;
 
 struct Driver {
   void *lib = nullptr;
@@ -215,61 +215,10 @@ void loadBlas() {
   lt.lib = ltLib;
 }
 
-// First-fit over a free list, offsets relative to a base that is null while
-// planning. Same call sequence, same offsets: what capture allocates is what
-// planning measured.
-struct Arena {
-  CUdeviceptr base = 0;
-  size_t size = 0, peak = 0;
-  std::map<size_t, size_t> free;  // offset -> length
-  std::map<size_t, size_t> used;
-
-  void reset(CUdeviceptr b, size_t capacity) {
-    base = b;
-    size = capacity;
-    peak = 0;
-    free.clear();
-    used.clear();
-    free[0] = capacity;
-  }
-  void *alloc(size_t bytes) {
-    bytes = std::max<size_t>(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
-    for (auto it = free.begin(); it != free.end(); ++it) {
-      if (it->second < bytes) continue;
-      size_t off = it->first, len = it->second;
-      free.erase(it);
-      if (len > bytes) free[off + bytes] = len - bytes;
-      used[off] = bytes;
-      peak = std::max(peak, off + bytes);
-      return reinterpret_cast<void *>(base + off + (base ? 0 : kAlign));
-    }
-    throw cmt::rt::Error("device arena exhausted (" + std::to_string(size) + " bytes)");
-  }
-  void release(void *p) {
-    size_t off = reinterpret_cast<uintptr_t>(p) - base - (base ? 0 : kAlign);
-    auto it = used.find(off);
-    if (it == used.end()) throw cmt::rt::Error("compiled code freed memory it did not allocate");
-    size_t len = it->second;
-    used.erase(it);
-    auto next = free.lower_bound(off);
-    if (next != free.end() && off + len == next->first) {
-      len += next->second;
-      free.erase(next);
-    }
-    auto prev = free.lower_bound(off);
-    if (prev != free.begin() && std::prev(prev)->first + std::prev(prev)->second == off) {
-      --prev;
-      prev->second += len;
-    } else {
-      free[off] = len;
-    }
-  }
-};
-
 // What the compiled code's calls act on; one executor per process.
 struct State {
   bool planning = true;  // no GPU work, only sizes
-  Arena arena;
+  cmt::rt::Arena arena;
   CUstream stream = nullptr;
   void *blasHandle = nullptr;
   void *workspace = nullptr;
@@ -475,10 +424,10 @@ struct CudaExecutor::Impl {
   void capture() {
     // Sizes first: the host code runs with nothing launched.
     state.planning = true;
-    state.arena.reset(0, SIZE_MAX / 2);
+    state.arena.reset(0, SIZE_MAX / 4);
     std::vector<void *> args = kernelArgs();
     cmt_forward_packed(args.data());
-    size_t need = state.arena.peak + kAlign, free = 0, total = 0;
+    size_t need = state.arena.peak + cmt::rt::Arena::kAlign, free = 0, total = 0;
     CU_CHECK(cu.cuMemGetInfo(&free, &total));
     if (need > free)
       throw Error("this executable needs " + std::to_string(need >> 20) + " MiB of GPU memory for " +
