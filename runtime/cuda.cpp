@@ -284,8 +284,6 @@ extern "C" void *_mlir_memref_to_llvm_aligned_alloc(size_t, size_t bytes) {
 }
 extern "C" void _mlir_memref_to_llvm_free(void *p) { state.arena.release(p); }
 
-// C[b, m, n] += sum_k A[b, m, k] B[b, k, n] with cuBLAS (row-major view; the
-// compiler only sends layouts blasLayout accepts, see LinalgToUKernels).
 namespace {
 // D (row-major M x N) = A B + bias (along N), one unbatched GEMM, through
 // cuBLASLt's bias epilogue: as column-major D^T = B^T A^T, the bias runs
@@ -318,6 +316,9 @@ void gemmBias(int64_t M, int64_t N, int64_t K, const float *A, cmt::rt::BlasLayo
 }
 }  // namespace
 
+// C[b, m, n] = beta C[b, m, n] + sum_k A[b, m, k] B[b, k, n] (+ bias[n]) with
+// cuBLAS or cuBLASLt, in a row-major view of every operand; the compiler only
+// sends layouts blasLayout accepts (see LinalgToUKernels' blas-layouts).
 extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_t N, int64_t K,  //
                                int64_t a, int64_t sAb0, int64_t sAb1, int64_t sAm, int64_t sAk,   //
                                int64_t b, int64_t sBb0, int64_t sBb1, int64_t sBk, int64_t sBn,   //
@@ -326,7 +327,7 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
   using cmt::rt::blasLayout;
   if (state.planning) return;
   state.mark();
-  // One batch loop at most runs on the host; the other is cuBLAS's.
+  // A single batch dimension is cuBLAS's strided batch ("inner").
   int64_t outer = batch0, inner = batch1, sAo = sAb0, sBo = sBb0, sCo = sCb0, sAi = sAb1, sBi = sBb1,
           sCi = sCb1;
   if (inner == 1) {
@@ -376,21 +377,17 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
                                   state.computeType, kGemmDefault));
     return;
   }
-  for (int64_t o = 0; o < outer; ++o) {
-    const float *A = reinterpret_cast<const float *>(a) + o * sAo;
-    const float *B = reinterpret_cast<const float *>(b) + o * sBo;
-    float *C = reinterpret_cast<float *>(c) + o * sCo;
-    if (lc.rowMajor) {
-      // Column-major C^T (N x M) = B^T A^T.
-      BLAS_CHECK(blas.gemm(state.blasHandle, lb.rowMajor ? kOpN : kOpT, la.rowMajor ? kOpN : kOpT, N, M, K,
-                           &one, B, kR32F, lb.ld, sBi, A, kR32F, la.ld, sAi, beta, C, kR32F, lc.ld, sCi,
-                           inner, state.computeType, kGemmDefault));
-    } else {
-      BLAS_CHECK(blas.gemm(state.blasHandle, la.rowMajor ? kOpT : kOpN, lb.rowMajor ? kOpT : kOpN, M, N, K,
-                           &one, A, kR32F, la.ld, sAi, B, kR32F, lb.ld, sBi, beta, C, kR32F, lc.ld, sCi,
-                           inner, state.computeType, kGemmDefault));
-    }
-  }
+  // One batch dimension at most: a strided-batched call.
+  const float *A = reinterpret_cast<const float *>(a), *B = reinterpret_cast<const float *>(b);
+  float *C = reinterpret_cast<float *>(c);
+  if (lc.rowMajor)  // column-major C^T (N x M) = B^T A^T
+    BLAS_CHECK(blas.gemm(state.blasHandle, lb.rowMajor ? kOpN : kOpT, la.rowMajor ? kOpN : kOpT, N, M, K, &one,
+                         B, kR32F, lb.ld, sBi, A, kR32F, la.ld, sAi, beta, C, kR32F, lc.ld, sCi, inner,
+                         state.computeType, kGemmDefault));
+  else
+    BLAS_CHECK(blas.gemm(state.blasHandle, la.rowMajor ? kOpT : kOpN, lb.rowMajor ? kOpT : kOpN, M, N, K, &one,
+                         A, kR32F, la.ld, sAi, B, kR32F, lb.ld, sBi, beta, C, kR32F, lc.ld, sCi, inner,
+                         state.computeType, kGemmDefault));
 }
 
 namespace cmt::rt {
