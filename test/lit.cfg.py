@@ -32,4 +32,10 @@ def _cuda_device():
 
 if _cuda_device():
     config.available_features.add("cuda-device")
+
+# Compiling kernels to cubin/PTX needs the CUDA toolkit (ptxas, libdevice); the
+# compiler itself does not. Where it is missing those tests report UNSUPPORTED.
+_toolkits = [os.environ.get(v) for v in ("CUDA_ROOT", "CUDA_HOME", "CUDA_PATH")] + ["/usr/local/cuda"]
+if any(t and os.path.exists(os.path.join(t, "bin", "ptxas")) for t in _toolkits):
+    config.available_features.add("cuda-toolkit")
 config.substitutions.append(("%scripts", os.path.join(config.cmt_src_root, "scripts")))
