@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds, prints the statistics of every
 # variant in models/, then compiles CMT-micro and CMT-Ti to CPU executables and
-# runs them on the golden inputs (checking parity) where ../shared/golden is.
+# runs them on the golden inputs (checking parity) where ../shared/golden is,
+# and compiles them for CUDA (run where there is a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
@@ -30,3 +31,17 @@ for entry in cmt-micro:cmt-micro:4 cmt-ti:cmt-ti-160:2; do
   fi
   "${out}/${model}" --weights "${weights}" --benchmark
 done
+
+# The CUDA target: compiled here whether or not there is a GPU; run (golden
+# parity in fp32, tf32 and bf16, and the error checks) where there is one.
+if [ -x /usr/local/cuda/bin/ptxas ] || [ -n "${CUDA_HOME:-}" ]; then
+  echo "== compiling CMT-micro and CMT-Ti for CUDA"
+  scripts/gpu-check.sh build "${out}/cuda" "${golden}"
+  if scripts/has-cuda-device.sh && [ -f "${golden}/cmt-micro.weights.safetensors" ]; then
+    scripts/gpu-check.sh run "${out}/cuda" "${golden}"
+  else
+    echo "no CUDA device (or no golden data) here: the CUDA executables in ${out}/cuda were compiled, not run"
+  fi
+else
+  echo "no CUDA toolkit (ptxas) here: the CUDA target is not compiled"
+fi

@@ -22,13 +22,9 @@ if os.path.isdir(config.cmt_golden_dir):
 
 # Tests that run kernels need a CUDA device (and report UNSUPPORTED without one).
 def _cuda_device():
-    import ctypes
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-        count = ctypes.c_int(0)
-        return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
-    except OSError:
-        return False
+    import subprocess
+    script = os.path.join(config.cmt_src_root, "scripts", "has-cuda-device.sh")
+    return subprocess.call([script]) == 0
 
 if _cuda_device():
     config.available_features.add("cuda-device")
