@@ -7,7 +7,7 @@
 #   scripts/gpu-check.sh run   DIR GOLDEN   run them on the GPU, check parity
 #   scripts/gpu-check.sh all   DIR GOLDEN   both (a machine with both)
 #
-# GOLDEN holds cmt-{micro,ti-160}.{weights,io}.safetensors. Parity: logits and
+# GOLDEN holds cmt-{micro,ti-160}.{weights,io}.safetensors and cmt-micro.onnx. Parity: logits and
 # every activation against the authors' float64 results, relative error
 # within 1e-4 (fp32), 5e-3 (tf32), 2e-2 (bf16). Exits non-zero on any failure.
 set -euo pipefail
@@ -20,6 +20,10 @@ mkdir -p "$dir"
 if [[ $mode == build || $mode == all ]]; then
   "$compile" "$root/models/cmt-micro.mlir" --target=cuda --batch=4 --activations -o "$dir/micro4"
   "$compile" "$root/models/cmt-ti.mlir" --target=cuda --batch=2 --activations -o "$dir/ti2"
+  # The other two ways in: a checkpoint (configuration inferred) and an ONNX
+  # export (weights embedded in the executable).
+  "$compile" "$golden/cmt-micro.weights.safetensors" --target=cuda --batch=4 -o "$dir/micro4-ckpt"
+  "$compile" "$golden/cmt-micro.onnx" --target=cuda --batch=4 -o "$dir/micro4-onnx"
   # Too big for any one GPU (~170 GB of intermediates): must fail cleanly.
   "$compile" "$root/models/cmt-ti.mlir" --target=cuda --batch=32768 -o "$dir/ti-huge"
   "$compile" "$root/models/cmt-micro.mlir" --target=cuda --gpu-arch=sm_80 -o "$dir/micro-sm80"
@@ -39,6 +43,14 @@ if [[ $mode == run || $mode == all ]]; then
       "$python" "$root/python/compare.py" "$dir/$exe-$precision.safetensors" "$golden/$model.io.safetensors" \
         --tol "$tol" --names $names || fail=1
     done
+  done
+  for exe in micro4-ckpt micro4-onnx; do
+    echo "== cmt-micro fp32 from ${exe#micro4-} (tolerance 1e-4)"
+    weights=(); [[ $exe == micro4-ckpt ]] && weights=(--weights "$golden/cmt-micro.weights.safetensors")
+    "$dir/$exe" "${weights[@]}" --input "$golden/cmt-micro.io.safetensors:input" \
+      --output "$dir/$exe.safetensors" > /dev/null
+    "$python" "$root/python/compare.py" "$dir/$exe.safetensors" "$golden/cmt-micro.io.safetensors" \
+      --tol 1e-4 --names logits=logits_eval || fail=1
   done
   expect_error() {  # expect_error PATTERN CMD...: one clear error, non-zero exit
     local pattern=$1; shift
