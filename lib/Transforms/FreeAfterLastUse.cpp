@@ -18,9 +18,10 @@ struct FreeAfterLastUsePass : cmt::impl::CMTFreeAfterLastUseBase<FreeAfterLastUs
       Block *block = dealloc->getBlock();
       if (!alloc || alloc->getBlock() != block)
         return;
-      // Everything computed from the buffer (views, extracted pointers, the
-      // values made from those) counts as a use: a pointer handed to a
-      // library call keeps the buffer alive as surely as a view does.
+      // Everything that carries the buffer's address counts as a use: views
+      // (memref results), extracted pointers and the index arithmetic on
+      // them (a pointer handed to a library call keeps the buffer alive as
+      // surely as a view does). Values loaded from it do not.
       Operation *last = alloc;
       SmallVector<Value> work = {alloc.getResult()};
       llvm::SmallPtrSet<Operation *, 16> seen;
@@ -34,12 +35,15 @@ struct FreeAfterLastUsePass : cmt::impl::CMTFreeAfterLastUseBase<FreeAfterLastUs
             return;  // used outside this block: leave the dealloc where it is
           if (last->isBeforeInBlock(top))
             last = top;
+          auto carriesAddress = [](Value r) { return isa<MemRefType, IndexType>(r.getType()); };
           for (Value r : user->getResults())
-            work.push_back(r);
-          // Ops with regions: what their bodies compute from the buffer too.
+            if (carriesAddress(r))
+              work.push_back(r);
+          // A region op can hand such a value out of its body.
           if (top != user)
             for (Value r : top->getResults())
-              work.push_back(r);
+              if (carriesAddress(r))
+                work.push_back(r);
         }
       }
       if (last->isBeforeInBlock(dealloc))

@@ -55,3 +55,42 @@ func.func @view(%out: memref<4xf32>, %other: memref<8xf32>) {
   memref.dealloc %t : memref<8xf32>
   return
 }
+
+// -----
+
+// A use inside a region: the dealloc goes after the op that holds it.
+// CHECK-LABEL: func.func @region
+// CHECK:       scf.for
+// CHECK:         memref.load %[[T:.*]][
+// CHECK:       }
+// CHECK-NEXT:  memref.dealloc
+// CHECK:       linalg.fill
+func.func @region(%other: memref<8xf32>, %n: index) -> f32 {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %f = arith.constant 0.0 : f32
+  %t = memref.alloc() : memref<8xf32>
+  linalg.fill ins(%f : f32) outs(%t : memref<8xf32>)
+  %s = scf.for %i = %c0 to %n step %c1 iter_args(%acc = %f) -> (f32) {
+    %x = memref.load %t[%c0] : memref<8xf32>
+    %y = arith.addf %acc, %x : f32
+    scf.yield %y : f32
+  }
+  linalg.fill ins(%f : f32) outs(%other : memref<8xf32>)
+  memref.dealloc %t : memref<8xf32>
+  return %s : f32
+}
+
+// -----
+
+// A dealloc in another block than its alloc stays where it is.
+// CHECK-LABEL: func.func @other_block
+// CHECK:       scf.if
+// CHECK-NEXT:    memref.dealloc
+func.func @other_block(%cond: i1) {
+  %t = memref.alloc() : memref<8xf32>
+  scf.if %cond {
+    memref.dealloc %t : memref<8xf32>
+  }
+  return
+}

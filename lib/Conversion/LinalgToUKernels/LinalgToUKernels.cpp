@@ -179,9 +179,10 @@ struct ConvertLinalgToUKernelsPass
   }
 
   /// The op that last touched `buf` (or a view of it) before `op` in its
-  /// block, view-making ops aside: bufferization reuses buffers, so the
-  /// first user is not necessarily the one that matters.
-  static Operation *lastWriter(Value buf, Operation *op) {
+  /// block, view-making ops aside (and, with `skipCopiesOut`, copies that
+  /// only read it): bufferization reuses buffers, so the first user is not
+  /// necessarily the one that matters.
+  static Operation *lastWriter(Value buf, Operation *op, bool skipCopiesOut = false) {
     llvm::SmallPtrSet<Value, 8> aliases = {buf};
     SmallVector<Value> work = {buf};
     while (!work.empty())
@@ -190,10 +191,14 @@ struct ConvertLinalgToUKernelsPass
           for (Value r : u->getResults())
             if (aliases.insert(r).second)
               work.push_back(r);
-    for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode())
+    for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
+      auto copy = dyn_cast<memref::CopyOp>(prev);
+      if (skipCopiesOut && copy && !aliases.contains(copy.getTarget()))
+        continue;
       if (!isa<ViewLikeOpInterface>(prev) &&
           llvm::any_of(prev->getOperands(), [&](Value v) { return aliases.contains(v); }))
         return prev;
+    }
     return nullptr;
   }
 
@@ -219,7 +224,8 @@ struct ConvertLinalgToUKernelsPass
     // by several ops) counts as the fill: the copy goes, the fill stays.
     if (auto copy = dyn_cast<memref::CopyOp>(writer))
       if (copy.getTarget() == c && copy.getSource().getDefiningOp<memref::AllocOp>())
-        if (auto fill = dyn_cast_or_null<linalg::FillOp>(lastWriter(copy.getSource(), copy)))
+        if (auto fill = dyn_cast_or_null<linalg::FillOp>(
+                lastWriter(copy.getSource(), copy, /*skipCopiesOut=*/true)))
           if (fill.getOutputs()[0] == copy.getSource() && isZero(fill.getInputs()[0]))
             return copy;
     SmallVector<Operation *> before = {writer};

@@ -138,3 +138,60 @@ func.func @ones(%a: memref<16x8xf32>, %w: memref<4x8xf32>) -> memref<16x4xf32> {
   }
   return %c : memref<16x4xf32>
 }
+
+// -----
+
+// A copy of a zero-filled buffer (how bufferization shares one fill among
+// several outputs) counts as a zero fill: the copy goes, the fill stays for
+// its other readers.
+// CHECK-LABEL: func.func @copied_zero
+// CHECK:       linalg.fill
+// CHECK:       memref.copy %{{.*}}, %arg2
+// CHECK-NOT:   memref.copy
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]])
+func.func @copied_zero(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %other: memref<16x4xf32>) -> memref<16x4xf32> {
+  %z = arith.constant 0.0 : f32
+  %zeros = memref.alloc() : memref<16x4xf32>
+  linalg.fill ins(%z : f32) outs(%zeros : memref<16x4xf32>)
+  memref.copy %zeros, %other : memref<16x4xf32> to memref<16x4xf32>
+  %c = memref.alloc() : memref<16x4xf32>
+  memref.copy %zeros, %c : memref<16x4xf32> to memref<16x4xf32>
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<16x8xf32>, memref<4x8xf32>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %acc, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return %c : memref<16x4xf32>
+}
+
+// -----
+
+// Something reads the broadcast bias through a view before the GEMM: the
+// broadcast must stay, and the GEMM accumulates onto it (beta 1, no bias).
+// CHECK-LABEL: func.func @read_between
+// CHECK:       linalg.generic
+// CHECK:       linalg.copy
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %[[Z:c0[_0-9]*]])
+func.func @read_between(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4xf32>, %seen: memref<2x8x4xf32>) -> memref<16x4xf32> {
+  %c = memref.alloc() : memref<16x4xf32>
+  %v = memref.expand_shape %c [[0, 1], [2]] output_shape [2, 8, 4] : memref<16x4xf32> into memref<2x8x4xf32>
+  linalg.generic {indexing_maps = [affine_map<(m, n) -> (n)>, affine_map<(m, n) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%b : memref<4xf32>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    linalg.yield %x : f32
+  }
+  linalg.copy ins(%v : memref<2x8x4xf32>) outs(%seen : memref<2x8x4xf32>)
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<16x8xf32>, memref<4x8xf32>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %acc, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return %c : memref<16x4xf32>
+}
