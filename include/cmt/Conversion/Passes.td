@@ -72,7 +72,9 @@ def ConvertLinalgToUKernels : Pass<"convert-linalg-to-ukernels", "mlir::ModuleOp
            "Only contractions a BLAS runs as one batched call: every matrix "
            "column- or row-major; calls cmt_blas_sgemm, which the CUDA runtime "
            "runs with cuBLAS (strided-batched, or over pointer arrays for two "
-           "batch dimensions); the others become kernels">,
+           "batch dimensions); the others become kernels. The op that alone "
+           "initialises C is folded into the call: a zero fill as beta = 0, a "
+           "bias broadcast as cuBLASLt's bias epilogue">,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];

@@ -103,7 +103,9 @@ def CMTMapToGPU : Pass<"cmt-map-to-gpu", "mlir::ModuleOp"> {
     dimensions needed). A reduction with too few outputs to fill the GPU
     one thread each (layer-norm statistics, softmax rows) instead runs one
     warp per output: the lanes stride through the reduction, innermost
-    dimension fastest, and combine with butterfly shuffles.
+    dimension fastest, and combine with butterfly shuffles; a fill (or a
+    copy of a filled buffer) that alone initialises its output becomes the
+    kernel's starting value instead of a launch of its own.
     Contractions that `convert-linalg-to-ukernels`
     turned into BLAS calls are host calls and stay as they are.
 
