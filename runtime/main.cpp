@@ -82,7 +82,13 @@ Options parseArgs(const Plan &plan, int argc, char **argv) {
     else if (key == "--threads") o.threads = number(value());
     else if (key == "--top") o.top = number(value());
     else if (key == "--precision") o.precision = value();
-    else if (key == "--device") o.device = std::atoi(value().c_str());
+    else if (key == "--device") {
+      std::string v = value();
+      char *end = nullptr;
+      long d = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || d < 0) usage(plan, "--device needs a device number (0, 1, ...), got '" + v + "'");
+      o.device = static_cast<int>(d);
+    }
     else if (key == "--help" || key == "-h") usage(plan, "");
     else usage(plan, "unknown argument '" + a + "'");
   }
@@ -232,6 +238,56 @@ void printTop(const float *logits, int64_t classes, int top, int64_t image) {
   std::printf("\n");
 }
 
+// --profile: the time of every launch of one forward, by what it computes.
+void printProfile(const Plan &plan, const std::vector<double> &ms) {
+  double total = 0, blasTotal = 0;
+  std::vector<size_t> order(ms.size());
+  for (size_t i = 0; i < ms.size(); ++i) {
+    order[i] = i;
+    total += ms[i];
+    if (i < plan.launches.size() && plan.launches[i].rfind("cublas", 0) == 0) blasTotal += ms[i];
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ms[a] > ms[b]; });
+  // Bytes and FLOPs as the compiler counted them (kernel arguments, GEMM shapes).
+  double bytes = 0, flops = 0;
+  for (const std::string &l : plan.launches) {
+    size_t at = l.find(" bytes ");
+    if (at != std::string::npos) bytes += std::atof(l.c_str() + at + 7);
+    at = l.find(" flops ");
+    if (at != std::string::npos) flops += std::atof(l.c_str() + at + 7);
+  }
+  std::printf("profile: %zu launches, %.3f ms (cuBLAS %.3f ms), run eagerly with events in between\n",
+              ms.size(), total, blasTotal);
+  std::printf("counted: %.1f MB over kernel arguments and GEMM operands (%.0f GB/s), %.2f GFLOP in GEMMs "
+              "(%.1f TFLOP/s over the whole forward)\n",
+              bytes / 1e6, bytes / 1e6 / total, flops / 1e9, flops / 1e9 / total);
+  // By what the launch computes, block numbers dropped: "blocks_c.3.attn" counts as "attn".
+  std::map<std::string, std::pair<double, int>> byModule;
+  for (size_t i = 0; i < ms.size() && i < plan.launches.size(); ++i) {
+    const std::string &l = plan.launches[i];
+    size_t from = l.find("<- ");
+    std::string src = from == std::string::npos ? "?" : l.substr(from + 3);
+    src = src.substr(0, src.find(','));
+    size_t dot = src.find('.');
+    if (src.rfind("blocks", 0) == 0 && dot != std::string::npos) {
+      size_t next = src.find('.', dot + 1);
+      src = next == std::string::npos ? "block" : src.substr(next + 1);
+    }
+    auto &slot = byModule[(l.rfind("cublas", 0) == 0 ? "cublas " : "kernel ") + src];
+    slot.first += ms[i];
+    slot.second += 1;
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> groups(byModule.begin(), byModule.end());
+  std::sort(groups.begin(), groups.end(), [](auto &a, auto &b) { return a.second.first > b.second.first; });
+  std::printf("by module (all blocks together):\n");
+  for (auto &[name, v] : groups)
+    std::printf("  %8.3f ms  %5.1f%%  %4d launches  %s\n", v.first, 100 * v.first / total, v.second, name.c_str());
+  std::printf("slowest launches:\n");
+  for (size_t r = 0; r < std::min<size_t>(order.size(), 25); ++r)
+    std::printf("  %8.3f ms  %5.1f%%  #%zu %s\n", ms[order[r]], 100 * ms[order[r]] / total, order[r],
+                order[r] < plan.launches.size() ? plan.launches[order[r]].c_str() : "?");
+}
+
 int realMain(int argc, char **argv) {
   Plan plan = Plan::parse(cmt_plan);
   Options opt = parseArgs(plan, argc, argv);
@@ -342,53 +398,7 @@ int realMain(int argc, char **argv) {
 
   if (opt.profile) {
     if (!cuda) throw Error("--profile is for CUDA executables");
-    std::vector<double> ms = cuda->profile();
-    double total = 0, blasTotal = 0;
-    std::vector<size_t> order(ms.size());
-    for (size_t i = 0; i < ms.size(); ++i) {
-      order[i] = i;
-      total += ms[i];
-      if (i < plan.launches.size() && plan.launches[i].rfind("cublas", 0) == 0) blasTotal += ms[i];
-    }
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ms[a] > ms[b]; });
-    // Bytes and FLOPs as the compiler counted them (kernel arguments, GEMM shapes).
-    double bytes = 0, flops = 0;
-    for (const std::string &l : plan.launches) {
-      size_t at = l.find(" bytes ");
-      if (at != std::string::npos) bytes += std::atof(l.c_str() + at + 7);
-      at = l.find(" flops ");
-      if (at != std::string::npos) flops += std::atof(l.c_str() + at + 7);
-    }
-    std::printf("profile: %zu launches, %.3f ms (cuBLAS %.3f ms), run eagerly with events in between\n",
-                ms.size(), total, blasTotal);
-    std::printf("counted: %.1f MB over kernel arguments and GEMM operands (%.0f GB/s), %.2f GFLOP in GEMMs "
-                "(%.1f TFLOP/s over the whole forward)\n",
-                bytes / 1e6, bytes / 1e6 / total, flops / 1e9, flops / 1e9 / total);
-    // By what the launch computes, block numbers dropped: "blocks_c.3.attn" counts as "attn".
-    std::map<std::string, std::pair<double, int>> byModule;
-    for (size_t i = 0; i < ms.size() && i < plan.launches.size(); ++i) {
-      const std::string &l = plan.launches[i];
-      size_t from = l.find("<- ");
-      std::string src = from == std::string::npos ? "?" : l.substr(from + 3);
-      src = src.substr(0, src.find(','));
-      size_t dot = src.find('.');
-      if (src.rfind("blocks", 0) == 0 && dot != std::string::npos) {
-        size_t next = src.find('.', dot + 1);
-        src = next == std::string::npos ? "block" : src.substr(next + 1);
-      }
-      auto &slot = byModule[(l.rfind("cublas", 0) == 0 ? "cublas " : "kernel ") + src];
-      slot.first += ms[i];
-      slot.second += 1;
-    }
-    std::vector<std::pair<std::string, std::pair<double, int>>> groups(byModule.begin(), byModule.end());
-    std::sort(groups.begin(), groups.end(), [](auto &a, auto &b) { return a.second.first > b.second.first; });
-    std::printf("by module (all blocks together):\n");
-    for (auto &[name, v] : groups)
-      std::printf("  %8.3f ms  %5.1f%%  %4d launches  %s\n", v.first, 100 * v.first / total, v.second, name.c_str());
-    std::printf("slowest launches:\n");
-    for (size_t r = 0; r < std::min<size_t>(order.size(), 25); ++r)
-      std::printf("  %8.3f ms  %5.1f%%  #%zu %s\n", ms[order[r]], 100 * ms[order[r]] / total, order[r],
-                  order[r] < plan.launches.size() ? plan.launches[order[r]].c_str() : "?");
+    printProfile(plan, cuda->profile());
   }
 
   if (opt.benchmark) {
