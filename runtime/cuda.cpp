@@ -184,14 +184,20 @@ void loadDriver() {
   cu.lib = lib;
 }
 
+// A CUDA 13 library by its soname, else from the toolkit's usual place.
+void *openToolkitLibrary(const char *soname, const char *what) {
+  void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+  if (!lib) lib = dlopen((std::string("/usr/local/cuda/lib64/") + soname).c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    throw cmt::rt::Error(std::string(what) + " (" + soname + ") cannot be loaded: " + dlerror() +
+                         " (install the CUDA 13 toolkit's libraries or add them to LD_LIBRARY_PATH)");
+  return lib;
+}
+
 void loadBlas() {
   if (blas.lib) return;
-  void *lib = dlopen("libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
-  if (!lib) lib = dlopen("/usr/local/cuda/lib64/libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
-  if (!lib)
-    throw cmt::rt::Error(std::string("cuBLAS 13 (libcublas.so.13) cannot be loaded: ") + dlerror() +
-                         " (install the CUDA 13 toolkit's libraries or add them to LD_LIBRARY_PATH)");
   const char *n = "libcublas.so.13";
+  void *lib = openToolkitLibrary(n, "cuBLAS 13");
   load(blas.create, lib, n, "cublasCreate_v2");
   load(blas.setStream, lib, n, "cublasSetStream_v2");
   load(blas.setWorkspace, lib, n, "cublasSetWorkspace_v2");
@@ -200,10 +206,8 @@ void loadBlas() {
   load(blas.statusString, lib, n, "cublasGetStatusString");
   blas.lib = lib;
 
-  void *ltLib = dlopen("libcublasLt.so.13", RTLD_NOW | RTLD_LOCAL);
-  if (!ltLib) ltLib = dlopen("/usr/local/cuda/lib64/libcublasLt.so.13", RTLD_NOW | RTLD_LOCAL);
-  if (!ltLib) throw cmt::rt::Error(std::string("cuBLASLt 13 (libcublasLt.so.13) cannot be loaded: ") + dlerror());
   n = "libcublasLt.so.13";
+  void *ltLib = openToolkitLibrary(n, "cuBLASLt 13");
   load(lt.create, ltLib, n, "cublasLtCreate");
   load(lt.descCreate, ltLib, n, "cublasLtMatmulDescCreate");
   load(lt.descSet, ltLib, n, "cublasLtMatmulDescSetAttribute");

@@ -1,5 +1,6 @@
 //===- MapToGPU.cpp - one 1-D gpu.launch per loop nest ----------*- C++ -*-===//
 #include "cmt/Transforms/Passes.h"
+#include "cmt/Transforms/Utils/BufferInit.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -111,52 +112,6 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     return combine;
   }
 
-  /// The users of `buf` before `user` in its block.
-  static SmallVector<Operation *> usersBefore(Value buf, Operation *user) {
-    SmallVector<Operation *> before;
-    for (Operation *u : buf.getUsers())
-      if (u != user && u->getBlock() == user->getBlock() && u->isBeforeInBlock(user))
-        before.push_back(u);
-    return before;
-  }
-
-  /// The scalar a fresh buffer holds when `user` reads it, where a
-  /// linalg.fill set it, directly or through one memref.copy of a filled
-  /// buffer; null otherwise. `erasable` gets the ops that are then dead.
-  static Value filledValue(Value buf, Operation *user, SmallVectorImpl<Operation *> &erasable) {
-    if (!buf.getDefiningOp<memref::AllocOp>())
-      return nullptr;
-    SmallVector<Operation *> before = usersBefore(buf, user);
-    if (before.size() != 1)
-      return nullptr;
-    if (auto fill = dyn_cast<linalg::FillOp>(before[0])) {
-      if (fill.getOutputs()[0] != buf)
-        return nullptr;
-      erasable.push_back(fill);
-      return fill.getInputs()[0];
-    }
-    auto copy = dyn_cast<memref::CopyOp>(before[0]);
-    if (!copy || copy.getTarget() != buf || !copy.getSource().getDefiningOp<memref::AllocOp>())
-      return nullptr;
-    // Other copies out of the filled buffer only read it.
-    SmallVector<Operation *> sourceWriters = usersBefore(copy.getSource(), copy);
-    llvm::erase_if(sourceWriters, [&](Operation *u) {
-      auto other = dyn_cast<memref::CopyOp>(u);
-      return other && other.getSource() == copy.getSource();
-    });
-    auto fill = sourceWriters.size() == 1 ? dyn_cast<linalg::FillOp>(sourceWriters[0]) : nullptr;
-    if (!fill || fill.getOutputs()[0] != copy.getSource())
-      return nullptr;
-    erasable.push_back(copy);
-    // The fill goes too once nothing else reads its buffer.
-    bool otherReaders = llvm::any_of(copy.getSource().getUsers(), [&](Operation *u) {
-      return u != fill && u != copy && !isa<memref::DeallocOp>(u);
-    });
-    if (!otherReaders)
-      erasable.push_back(fill);
-    return fill.getInputs()[0];
-  }
-
   /// A reduction whose outputs are too few to fill the GPU one thread each
   /// (layer-norm statistics, softmax maxima and sums, pooling) runs one
   /// warp per output: lane l takes reduction points l, l + 32, ... (the
@@ -185,7 +140,14 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     // the fill's and the copy's launches go away.
     OpOperand &init = g.getDpsInitsMutable()[0];
     SmallVector<Operation *> erasable;
-    Value initValue = filledValue(init.get(), g, erasable);
+    Value initValue;
+    if (std::optional<cmt::FillSource> source = cmt::fillSource(init.get(), g)) {
+      initValue = source->fill.getInputs()[0];
+      if (source->copy)
+        erasable.push_back(source->copy);
+      if (source->fillDies)
+        erasable.push_back(source->fill);
+    }
     Location loc = g.getLoc();
     rewriter.setInsertionPoint(g);
     auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(rewriter, loc, v); };

@@ -1,11 +1,10 @@
 //===- LinalgToUKernels.cpp - contractions -> runtime micro-kernel -*- C++ -*-===//
 #include "cmt/Conversion/Passes.h"
+#include "cmt/Transforms/Utils/BufferInit.h"
 
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
-#include "mlir/Interfaces/ViewLikeInterface.h"
-#include "llvm/ADT/SmallPtrSet.h"
 #include "runtime/blas_layout.h"
 
 namespace cmt {
@@ -125,7 +124,9 @@ struct ConvertLinalgToUKernelsPass
       return failure();
 
     // C's initialiser, looked up before this rewrite adds users of C.
-    Operation *init = blasLayouts ? initialiser(op, batch.empty(), dims->m[0], dims->n[0]) : nullptr;
+    Initialiser init;
+    if (blasLayouts)
+      init = initialiser(op, batch.empty(), dims->m[0], dims->n[0]);
     Location loc = op.getLoc();
     OpBuilder b(op);
     auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
@@ -158,13 +159,13 @@ struct ConvertLinalgToUKernelsPass
       // C's initial value, where a zero fill or a bias broadcast alone sets
       // it: folded into the call (beta = 0, cuBLASLt's bias epilogue), one
       // pass over C fewer for the writer and one for cuBLAS.
-      Value beta = cidx(init ? 0 : 1), bias = cidx(0);
-      if (auto broadcast = dyn_cast_or_null<linalg::GenericOp>(init))
-        bias = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, broadcast.getDpsInputs()[0]);
+      Value beta = cidx(init.folded.empty() ? 1 : 0), bias = cidx(0);
+      if (init.bias)
+        bias = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, init.bias);
       args.append({beta, bias});
       func::CallOp::create(b, loc, callee, args);
-      if (init)
-        init->erase();
+      for (Operation *dead : init.folded)
+        dead->erase();
     } else {
       func::CallOp::create(b, loc, callee, args);
     }
@@ -178,62 +179,43 @@ struct ConvertLinalgToUKernelsPass
     return value && value.getValue().isZero();
   }
 
-  /// The op that last touched `buf` (or a view of it) before `op` in its
-  /// block, view-making ops aside (and, with `skipCopiesOut`, copies that
-  /// only read it): bufferization reuses buffers, so the first user is not
-  /// necessarily the one that matters.
-  static Operation *lastWriter(Value buf, Operation *op, bool skipCopiesOut = false) {
-    llvm::SmallPtrSet<Value, 8> aliases = {buf};
-    SmallVector<Value> work = {buf};
-    while (!work.empty())
-      for (Operation *u : work.pop_back_val().getUsers())
-        if (isa<ViewLikeOpInterface>(u))
-          for (Value r : u->getResults())
-            if (aliases.insert(r).second)
-              work.push_back(r);
-    for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
-      auto copy = dyn_cast<memref::CopyOp>(prev);
-      if (skipCopiesOut && copy && !aliases.contains(copy.getTarget()))
-        continue;
-      if (!isa<ViewLikeOpInterface>(prev) &&
-          llvm::any_of(prev->getOperands(), [&](Value v) { return aliases.contains(v); }))
-        return prev;
-    }
-    return nullptr;
-  }
+  /// What alone sets the contraction's output before it, folded into the
+  /// call: `folded` are the ops that go (none: C keeps its value, beta 1),
+  /// `bias` the vector a broadcast wrote.
+  struct Initialiser {
+    SmallVector<Operation *> folded;
+    Value bias;
+  };
 
-  /// The op that alone sets the contraction's output before it: a fill
-  /// with 0 (or a copy of a zero-filled buffer), or (with `allowBias`, and C
-  /// row-major with a unit column stride) a generic broadcasting a vector
-  /// with identity layout along the columns. Null if anything else wrote or
-  /// read the buffer since.
-  Operation *initialiser(linalg::GenericOp op, bool allowBias, unsigned m, unsigned n) {
+  /// A fill with 0 (written into C, or into a buffer copied whole into C), or
+  /// (with `allowBias`, and C row-major with a unit column stride) a generic
+  /// broadcasting a vector with identity layout along the columns. Nothing
+  /// if anything else wrote or read the buffer since.
+  Initialiser initialiser(linalg::GenericOp op, bool allowBias, unsigned m, unsigned n) {
     Value c = op.getDpsInits()[0];
     auto cType = dyn_cast<MemRefType>(c.getType());
     AffineMap cMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
     if (!c.getDefiningOp<memref::AllocOp>() || !cType)
-      return nullptr;
+      return {};
     // A bias runs along C's unit-stride dimension n of a plain matrix.
     allowBias = allowBias && cType.getRank() == 2 && cType.getLayout().isIdentity() &&
                 cMap.getNumResults() == 2 && cMap.isProjectedPermutation() &&
                 cMap.getDimPosition(0) == m && cMap.getDimPosition(1) == n;
-    Operation *writer = lastWriter(c, op);
-    if (!writer)
-      return nullptr;
-    // A copy of a zero-filled buffer (bufferization's way with a fill shared
-    // by several ops) counts as the fill: the copy goes, the fill stays.
-    if (auto copy = dyn_cast<memref::CopyOp>(writer))
-      if (copy.getTarget() == c && copy.getSource().getDefiningOp<memref::AllocOp>())
-        if (auto fill = dyn_cast_or_null<linalg::FillOp>(
-                lastWriter(copy.getSource(), copy, /*skipCopiesOut=*/true)))
-          if (fill.getOutputs()[0] == copy.getSource() && isZero(fill.getInputs()[0]))
-            return copy;
-    SmallVector<Operation *> before = {writer};
-    if (auto fill = dyn_cast<linalg::FillOp>(before[0]))
-      return fill.getOutputs()[0] == c && isZero(fill.getInputs()[0]) ? fill : nullptr;
-    auto g = dyn_cast<linalg::GenericOp>(before[0]);
+    // A zero fill, written into C or copied whole into it (the copy goes;
+    // the fill too where nothing else reads its buffer).
+    if (std::optional<cmt::FillSource> source = cmt::fillSource(c, op)) {
+      if (!isZero(source->fill.getInputs()[0]))
+        return {};
+      Initialiser init;
+      if (source->copy)
+        init.folded.push_back(source->copy);
+      if (source->fillDies)
+        init.folded.push_back(source->fill);
+      return init;
+    }
+    auto g = dyn_cast_or_null<linalg::GenericOp>(cmt::lastToucher(c, op));
     if (!allowBias || !g || g.getNumDpsInputs() != 1 || g.getDpsInits()[0] != c)
-      return nullptr;
+      return {};
     auto biasType = dyn_cast<MemRefType>(g.getDpsInputs()[0].getType());
     Block &body = g.getRegion().front();
     bool copiesInput = body.getOperations().size() == 1 &&
@@ -243,8 +225,8 @@ struct ConvertLinalgToUKernelsPass
     if (!biasType || biasType.getRank() != 1 || !biasType.getLayout().isIdentity() || !copiesInput ||
         g.getIndexingMapsArray()[0] != AffineMap::get(2, 0, {d1}, ctx) ||
         !g.getIndexingMapsArray()[1].isIdentity())
-      return nullptr;
-    return g;
+      return {};
+    return {{g}, g.getDpsInputs()[0]};
   }
 };
 } // namespace
