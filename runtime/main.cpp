@@ -5,6 +5,7 @@
 // argument). This file binds a checkpoint to the plan, prepares the input,
 // runs the batch's images on worker threads and reports.
 #include "runtime/cuda.h"
+#include "runtime/driver.h"
 #include "runtime/image.h"
 #include "runtime/plan.h"
 #include "runtime/safetensors.h"
@@ -23,12 +24,77 @@
 #include <vector>
 
 extern "C" const char cmt_plan[];
-extern "C" void cmt_forward_packed(void **args);
 // Default weights (a safetensors image; empty unless compiled from ONNX).
 extern "C" const char cmt_default_weights[];
 extern "C" const uint64_t cmt_default_weights_size;
 
 using namespace cmt::rt;
+
+namespace cmt::rt {
+// Binds every parameter and buffer of the plan to the checkpoint by official
+// name; collects every problem before failing, so one run shows them all.
+std::vector<Bound> bindWeights(const Plan &plan, const SafetensorsFile &ckpt) {
+  std::vector<Bound> bound(plan.args.size());
+  std::vector<std::string> problems;
+  for (size_t i = 0; i < plan.args.size(); ++i) {
+    const PlanArg &a = plan.args[i];
+    if (a.kind != PlanArg::Parameter && a.kind != PlanArg::Buffer) continue;
+    const Tensor *t = ckpt.find(a.name);
+    if (!t) {
+      problems.push_back("missing tensor '" + a.name + "' " + shapeString(a.shape));
+      continue;
+    }
+    if (t->shape != a.shape) {
+      problems.push_back("tensor '" + a.name + "' has shape " + t->shapeString() + ", the model needs " +
+                         shapeString(a.shape));
+      continue;
+    }
+    if (a.dtype == DType::I64) {
+      if (t->dtype != DType::I64) problems.push_back("tensor '" + a.name + "' must be I64, got " + dtypeName(t->dtype));
+      else bound[i].data = t->data;
+    } else if (t->dtype == DType::F32) {
+      bound[i].data = t->data;
+    } else if (t->dtype == DType::F64 || t->dtype == DType::F16 || t->dtype == DType::BF16) {
+      bound[i].converted = ckpt.getF32(a.name, a.shape);
+      bound[i].data = bound[i].converted.data();
+    } else {
+      problems.push_back("tensor '" + a.name + "' has dtype " + dtypeName(t->dtype) + ", expected a float type");
+    }
+  }
+  for (const Tensor &t : ckpt.tensors()) {
+    // Training checkpoints carry optimizer state under their own prefixes.
+    if (t.name.rfind("optimizer/", 0) == 0 || t.name.rfind("train/", 0) == 0) continue;
+    if (!plan.find(t.name)) problems.push_back("unexpected tensor '" + t.name + "' " + t.shapeString());
+  }
+  if (!problems.empty()) {
+    std::string msg = ckpt.path() + " does not fit model " + plan.model + " (" +
+                      std::to_string(problems.size()) + " problems):";
+    for (const std::string &p : problems) msg += "\n  " + p;
+    throw Error(msg);
+  }
+  return bound;
+}
+
+// One input of the plan read by name from --data (the whole batch).
+std::vector<char> readData(const Plan &plan, const PlanArg &a, const SafetensorsFile &f) {
+  std::vector<int64_t> shape = a.shape;
+  if (!shape.empty()) shape[0] = plan.batch;
+  const Tensor &t = f.get(a.name);
+  if (t.shape != shape)
+    throw Error(f.path() + ": '" + a.name + "' has shape " + t.shapeString() + ", this executable takes " +
+                shapeString(shape));
+  std::vector<char> bytes;
+  if (a.dtype == DType::I64) {
+    if (t.dtype != DType::I64) throw Error(f.path() + ": '" + a.name + "' must be I64, got " + dtypeName(t.dtype));
+    bytes.assign(t.data, t.data + t.nbytes);
+  } else {
+    std::vector<float> v = f.getF32(a.name, shape);
+    bytes.assign(reinterpret_cast<const char *>(v.data()), reinterpret_cast<const char *>(v.data() + v.size()));
+  }
+  return bytes;
+}
+
+}  // namespace cmt::rt
 
 namespace {
 struct Options {
@@ -99,56 +165,6 @@ Options parseArgs(const Plan &plan, int argc, char **argv) {
   return o;
 }
 
-// Float data of a checkpoint tensor: in place when it is float32, converted otherwise.
-struct Bound {
-  const void *data = nullptr;
-  std::vector<float> converted;
-};
-
-// Binds every parameter and buffer of the plan to the checkpoint by official
-// name; collects every problem before failing, so one run shows them all.
-std::vector<Bound> bindWeights(const Plan &plan, const SafetensorsFile &ckpt) {
-  std::vector<Bound> bound(plan.args.size());
-  std::vector<std::string> problems;
-  for (size_t i = 0; i < plan.args.size(); ++i) {
-    const PlanArg &a = plan.args[i];
-    if (a.kind != PlanArg::Parameter && a.kind != PlanArg::Buffer) continue;
-    const Tensor *t = ckpt.find(a.name);
-    if (!t) {
-      problems.push_back("missing tensor '" + a.name + "' " + shapeString(a.shape));
-      continue;
-    }
-    if (t->shape != a.shape) {
-      problems.push_back("tensor '" + a.name + "' has shape " + t->shapeString() + ", the model needs " +
-                         shapeString(a.shape));
-      continue;
-    }
-    if (a.dtype == DType::I64) {
-      if (t->dtype != DType::I64) problems.push_back("tensor '" + a.name + "' must be I64, got " + dtypeName(t->dtype));
-      else bound[i].data = t->data;
-    } else if (t->dtype == DType::F32) {
-      bound[i].data = t->data;
-    } else if (t->dtype == DType::F64 || t->dtype == DType::F16 || t->dtype == DType::BF16) {
-      bound[i].converted = ckpt.getF32(a.name, a.shape);
-      bound[i].data = bound[i].converted.data();
-    } else {
-      problems.push_back("tensor '" + a.name + "' has dtype " + dtypeName(t->dtype) + ", expected a float type");
-    }
-  }
-  for (const Tensor &t : ckpt.tensors()) {
-    // Training checkpoints carry optimizer state under their own prefixes.
-    if (t.name.rfind("optimizer/", 0) == 0 || t.name.rfind("train/", 0) == 0) continue;
-    if (!plan.find(t.name)) problems.push_back("unexpected tensor '" + t.name + "' " + t.shapeString());
-  }
-  if (!problems.empty()) {
-    std::string msg = ckpt.path() + " does not fit model " + plan.model + " (" +
-                      std::to_string(problems.size()) + " problems):";
-    for (const std::string &p : problems) msg += "\n  " + p;
-    throw Error(msg);
-  }
-  return bound;
-}
-
 // The input batch (NCHW float32), from a safetensors tensor or image files.
 std::vector<float> readInput(const Plan &plan, const PlanArg &input, const std::vector<std::string> &specs,
                              int64_t &images) {
@@ -179,25 +195,6 @@ std::vector<float> readInput(const Plan &plan, const PlanArg &input, const std::
                data.data() + i * per);
   images = static_cast<int64_t>(specs.size());
   return data;
-}
-
-// One input of the plan read by name from --data (the whole batch).
-std::vector<char> readData(const Plan &plan, const PlanArg &a, const SafetensorsFile &f) {
-  std::vector<int64_t> shape = a.shape;
-  if (!shape.empty()) shape[0] = plan.batch;
-  const Tensor &t = f.get(a.name);
-  if (t.shape != shape)
-    throw Error(f.path() + ": '" + a.name + "' has shape " + t.shapeString() + ", this executable takes " +
-                shapeString(shape));
-  std::vector<char> bytes;
-  if (a.dtype == DType::I64) {
-    if (t.dtype != DType::I64) throw Error(f.path() + ": '" + a.name + "' must be I64, got " + dtypeName(t.dtype));
-    bytes.assign(t.data, t.data + t.nbytes);
-  } else {
-    std::vector<float> v = f.getF32(a.name, shape);
-    bytes.assign(reinterpret_cast<const char *>(v.data()), reinterpret_cast<const char *>(v.data() + v.size()));
-  }
-  return bytes;
 }
 
 struct Runner {
@@ -290,6 +287,7 @@ void printProfile(const Plan &plan, const std::vector<double> &ms) {
 
 int realMain(int argc, char **argv) {
   Plan plan = Plan::parse(cmt_plan);
+  if (plan.mode == "train") return trainMain(plan, argc, argv);
   Options opt = parseArgs(plan, argc, argv);
   // Large intermediate buffers come and go every call: keep them in the heap
   // instead of mapping and unmapping (and faulting in) fresh pages each time.

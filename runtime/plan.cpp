@@ -11,7 +11,7 @@ int64_t PlanArg::numel() const {
   return n;
 }
 
-static const char *kKinds[] = {"input", "parameter", "buffer", "output"};
+static const char *kKinds[] = {"input", "parameter", "buffer", "output", "state"};
 
 Plan Plan::parse(const std::string &text) {
   Plan p;
@@ -45,7 +45,7 @@ Plan Plan::parse(const std::string &text) {
       std::string kind, dtype, dims;
       ls >> kind >> a.name >> dtype >> dims;
       int k = -1;
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < 5; ++i)
         if (kind == kKinds[i]) k = i;
       if (k < 0) throw bad("unknown argument kind");
       a.kind = static_cast<PlanArg::Kind>(k);

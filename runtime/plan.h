@@ -12,7 +12,8 @@
 namespace cmt::rt {
 
 struct PlanArg {
-  enum Kind { Input, Parameter, Buffer, Output } kind;
+  // State: training state saved with checkpoints (optimizer moments, step).
+  enum Kind { Input, Parameter, Buffer, Output, State } kind;
   std::string name;
   DType dtype;
   std::vector<int64_t> shape;  // as the kernel sees it (kernel_batch images)

@@ -28,6 +28,12 @@ void cmt::buildGraphPipeline(OpPassManager &pm, const GraphPipelineOptions &opti
   pm.addPass(createCSEPass());
 }
 
+void cmt::buildBackwardPipeline(OpPassManager &pm) {
+  pm.addPass(createCMTGenerateBackward());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
 void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &options) {
   OpPassManager &f = pm.nest<func::FuncOp>();
   ConvertCMTToLinalgOptions conversion;
@@ -104,6 +110,10 @@ void cmt::registerPipelines() {
   PassPipelineRegistration<GraphPipelineOptions>(
       "cmt-graph", "Expand cmt.model to graph-level cmt ops on tensors and simplify",
       buildGraphPipeline);
+  PassPipelineRegistration<>(
+      "cmt-backward",
+      "Differentiate a training-mode @forward into @train_step (forward, backward, optimizer)",
+      buildBackwardPipeline);
   PassPipelineRegistration<LinalgPipelineOptions>(
       "cmt-linalg", "Lower graph-level cmt ops to fused linalg on tensors", buildLinalgPipeline);
   PassPipelineRegistration<>("cmt-cpu-lowering",

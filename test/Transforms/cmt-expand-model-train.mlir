@@ -8,7 +8,8 @@
 // CHECK-SAME: {cmt.name = "logits"}, tensor<f32> {cmt.name = "loss"}, tensor<8xf32> {cmt.name = "stem_norm1.running_mean"}
 // CHECK-NOT:  cmt.batch_norm {{.*}} eps
 // CHECK:      cmt.batch_norm_train
-// CHECK:      cmt.cross_entropy {{.*}} label_smoothing = 1.000000e-01
+// CHECK:      %[[S:.*]] = arith.constant dense<1.000000e-01> : tensor<f32>
+// CHECK:      cmt.cross_entropy %{{.*}}, %{{.*}}, %[[S]]
 cmt.model @train resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.0 {
   cmt.stem channels = 8
   cmt.stage dim = 16, depth = 1, heads = 1, kv_reduction = 8, mlp_ratio = 3.6

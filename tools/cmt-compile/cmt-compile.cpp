@@ -65,8 +65,8 @@ static cl::opt<bool> reportKernels("report-kernels",
                                    cl::init(false));
 static cl::opt<std::string> mode(
     "mode",
-    cl::desc("infer, or train-forward (training-mode forward: loss and updated BN statistics; "
-             "no gradients yet)"),
+    cl::desc("infer, train (a training executable: forward, backward and optimizer per step), "
+             "or train-forward (the training-mode forward only: loss and updated BN statistics)"),
     cl::init("infer"));
 static cl::opt<double> labelSmoothing("label-smoothing",
                                       cl::desc("Label smoothing of the train-forward loss"),
@@ -138,13 +138,16 @@ OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx, cmt::ImportedWeights &weights,
   return module;
 }
 
+/// The function the executable calls: @train_step for --mode=train.
+std::string kernelName() { return mode == "train" ? "train_step" : "forward"; }
+
 /// The executable's plan, read off @forward at the graph level: its
 /// arguments, then its results (which bufferization turns into trailing
 /// out-parameters, in order).
 std::optional<cmt::rt::Plan> makePlan(ModuleOp module, int64_t kernelBatch, std::string &error) {
-  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  auto forward = module.lookupSymbol<func::FuncOp>(kernelName());
   if (!forward) {
-    error = "no @forward after expansion";
+    error = "no @" + kernelName() + " after expansion";
     return std::nullopt;
   }
   cmt::rt::Plan plan;
@@ -168,6 +171,7 @@ std::optional<cmt::rt::Plan> makePlan(ModuleOp module, int64_t kernelBatch, std:
     StringRef kind = forward.getArgAttrOfType<StringAttr>(i, cmt::kKindAttr).getValue();
     addArg(kind == cmt::kKindInput       ? cmt::rt::PlanArg::Input
            : kind == cmt::kKindParameter ? cmt::rt::PlanArg::Parameter
+           : kind == cmt::kKindState     ? cmt::rt::PlanArg::State
                                          : cmt::rt::PlanArg::Buffer,
            forward.getArgAttrOfType<StringAttr>(i, cmt::kNameAttr), forward.getArgument(i).getType());
   }
@@ -258,9 +262,10 @@ int main(int argc, char **argv) {
     return fail("-emit=gpu, -emit=ptx and --report-kernels need --target=cuda");
   if (cuda && !llvm::StringRef(gpuArch).starts_with("sm_"))
     return fail("--gpu-arch must name an sm_XX architecture, got '" + gpuArch + "'");
-  bool train = mode == "train-forward";
+  bool trainStep = mode == "train";
+  bool train = mode == "train-forward" || trainStep;
   if (mode != "infer" && !train)
-    return fail("--mode=" + mode + " is not supported yet (infer and train-forward are)");
+    return fail("--mode=" + mode + " is not supported (infer, train and train-forward are)");
   if (batch <= 0)
     return fail("--batch must be positive");
   if ((emit == Emit::Obj || emit == Emit::Exe) && outputPath == "-" && exportOnnx.empty())
@@ -303,15 +308,19 @@ int main(int argc, char **argv) {
   // batch statistics need the whole batch in one call, and so does the GPU
   // (one graph for the batch).
   if (cuda && train)
-    return fail("--target=cuda supports --mode=infer so far");
+    return fail("--target=cuda supports --mode=infer so far (training runs on --target=cpu)");
   int64_t kernelBatch = train || cuda ? batch : 1;
   cmt::GraphPipelineOptions graph;
   graph.batch = kernelBatch;
   graph.activations = activations;
   graph.train = train;
   graph.labelSmoothing = labelSmoothing;
-  if (failed(runPipeline(*module, [&](OpPassManager &pm) { cmt::buildGraphPipeline(pm, graph); })))
-    return fail("expansion failed");
+  if (failed(runPipeline(*module, [&](OpPassManager &pm) {
+        cmt::buildGraphPipeline(pm, graph);
+        if (trainStep)
+          cmt::buildBackwardPipeline(pm);
+      })))
+    return fail(trainStep ? "expansion or differentiation failed" : "expansion failed");
   if (emit == Emit::CMT)
     return write([&](raw_ostream &os) { module->print(os); });
   if (!exportOnnx.empty())
@@ -361,7 +370,7 @@ int main(int argc, char **argv) {
   } else if (failed(runPipeline(*module, cmt::buildCPULoweringPipeline))) {
     return fail("lowering to LLVM failed");
   }
-  if (failed(cmt::addExecutableInterface(*module, "forward", plan->serialize(), defaultWeights)))
+  if (failed(cmt::addExecutableInterface(*module, kernelName(), plan->serialize(), defaultWeights)))
     return fail("cannot add the executable interface");
 
   cmt::CPUTargetOptions options;

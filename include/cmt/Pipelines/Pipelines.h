@@ -29,6 +29,9 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
 /// Architecture level -> graph level, simplified: cmt-expand-model, canonicalize, cse.
 void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &options);
 
+/// A training-mode @forward -> @train_step (cmt-generate-backward), simplified.
+void buildBackwardPipeline(mlir::OpPassManager &pm);
+
 struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> {
   Option<bool> gatherDepthwise{*this, "gather-depthwise",
                                llvm::cl::desc("Padded depthwise convolutions as elementwise "

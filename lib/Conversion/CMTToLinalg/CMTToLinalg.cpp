@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cmt/Conversion/Passes.h"
-#include "cmt/Dialect/CMT/IR/CMTOps.h"
+#include "Lowering.h"
 
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/IR/AffineMap.h"
@@ -22,150 +22,7 @@ namespace cmt {
 
 using namespace mlir;
 using namespace cmt;
-
-namespace {
-using utils::IteratorType;
-constexpr IteratorType kPar = IteratorType::parallel;
-constexpr IteratorType kRed = IteratorType::reduction;
-using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
-
-class Lowering {
-public:
-  Lowering(func::FuncOp func, bool gatherDepthwise)
-      : func(func), b(func.getContext()), gatherDepthwise(gatherDepthwise) {}
-
-  LogicalResult run();
-
-private:
-  //===--- building blocks ---------------------------------------------===//
-  RankedTensorType type(ArrayRef<int64_t> shape) { return RankedTensorType::get(shape, f32()); }
-  Type f32() { return b.getF32Type(); }
-  Value cst(double v) { return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v)); }
-  Value empty(ArrayRef<int64_t> shape) { return tensor::EmptyOp::create(b, loc, shape, f32()); }
-  Value filled(ArrayRef<int64_t> shape, double v) {
-    return linalg::FillOp::create(b, loc, ValueRange{cst(v)}, ValueRange{empty(shape)})
-        .getResult(0);
-  }
-  static ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).getShape(); }
-
-  AffineMap map(unsigned numDims, ArrayRef<AffineExpr> exprs) {
-    return AffineMap::get(numDims, 0, exprs, b.getContext());
-  }
-  AffineMap dims(unsigned numDims, ArrayRef<unsigned> which) {
-    SmallVector<AffineExpr> e;
-    for (unsigned d : which)
-      e.push_back(b.getAffineDimExpr(d));
-    return map(numDims, e);
-  }
-  AffineMap identity(unsigned n) { return b.getMultiDimIdentityMap(n); }
-
-  /// One linalg.generic with one result; `body` gets the input elements and
-  /// the output element and returns the value to yield.
-  Value generic(ValueRange ins, Value init, ArrayRef<AffineMap> maps,
-                ArrayRef<IteratorType> iterators, BodyFn body) {
-    auto op = linalg::GenericOp::create(
-        b, loc, TypeRange{init.getType()}, ins, ValueRange{init}, maps, iterators,
-        [&](OpBuilder &nb, Location l, ValueRange args) {
-          linalg::YieldOp::create(nb, l, body(nb, l, args));
-        });
-    return op.getResult(0);
-  }
-
-  /// Elementwise op over tensors of one shape, `ins` read through `maps` (the
-  /// output map is the identity).
-  Value elementwise(ValueRange ins, ArrayRef<AffineMap> inMaps, BodyFn body) {
-    ArrayRef<int64_t> shape = shapeOf(ins[0]);
-    SmallVector<AffineMap> maps(inMaps);
-    maps.push_back(identity(shape.size()));
-    SmallVector<IteratorType> its(shape.size(), kPar);
-    return generic(ins, empty(shape), maps, its,
-                   [&](OpBuilder &nb, Location l, ValueRange args) {
-                     return body(nb, l, args.drop_back());
-                   });
-  }
-
-  /// `init + sum(a * b)`: the body convert-linalg-to-ukernels recognises.
-  Value contraction(Value a, AffineMap mapA, Value bv, AffineMap mapB, Value init,
-                    AffineMap mapC, ArrayRef<IteratorType> its) {
-    return generic({a, bv}, init, {mapA, mapB, mapC}, its,
-                   [](OpBuilder &nb, Location l, ValueRange args) -> Value {
-                     Value mul = arith::MulFOp::create(nb, l, args[0], args[1]);
-                     return arith::AddFOp::create(nb, l, args[2], mul);
-                   });
-  }
-
-  /// `a (M x K) * w^T` with w (N x K), plus bias (N): PyTorch's linear.
-  Value linearMatmul(Value a, Value w, Value bias) {
-    int64_t m = shapeOf(a)[0], n = shapeOf(w)[0];
-    Value init = generic({bias}, empty({m, n}), {dims(2, {1}), identity(2)}, {kPar, kPar},
-                         [](OpBuilder &, Location, ValueRange args) { return args[0]; });
-    return contraction(a, dims(3, {0, 2}), w, dims(3, {1, 2}), init, dims(3, {0, 1}),
-                       {kPar, kPar, kRed});
-  }
-
-  Value collapse(Value v, ArrayRef<ReassociationIndices> groups) {
-    return tensor::CollapseShapeOp::create(b, loc, v, groups);
-  }
-  Value expand(Value v, ArrayRef<int64_t> shape, ArrayRef<ReassociationIndices> groups) {
-    return tensor::ExpandShapeOp::create(b, loc, type(shape), v, groups);
-  }
-  Value transpose(Value v, ArrayRef<int64_t> perm) {
-    ArrayRef<int64_t> s = shapeOf(v);
-    SmallVector<int64_t> out;
-    for (int64_t p : perm)
-      out.push_back(s[p]);
-    return linalg::TransposeOp::create(b, loc, v, empty(out), perm).getResult()[0];
-  }
-  Value pad(Value nhwc, int64_t ph, int64_t pw) {
-    if (ph == 0 && pw == 0)
-      return nhwc;
-    ArrayRef<int64_t> s = shapeOf(nhwc);
-    SmallVector<OpFoldResult> lo = {b.getIndexAttr(0), b.getIndexAttr(ph), b.getIndexAttr(pw),
-                                    b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> hi = lo;
-    return tensor::PadOp::create(b, loc, type({s[0], s[1] + 2 * ph, s[2] + 2 * pw, s[3]}),
-                                 nhwc, lo, hi, cst(0.0));
-  }
-
-  //===--- values and layouts ------------------------------------------===//
-  /// The lowered NHWC tensor of a 4-D cmt value: lowered images are NHWC
-  /// already; arguments (NCHW) are transposed once.
-  Value image(Value v) {
-    auto it = lowered.find(v);
-    if (it != lowered.end())
-      return it->second;
-    Value t = transpose(v, {0, 2, 3, 1});
-    lowered[v] = t;
-    return t;
-  }
-  /// Any non-image value: lowered, or the argument itself.
-  Value plain(Value v) {
-    auto it = lowered.find(v);
-    return it == lowered.end() ? v : it->second;
-  }
-  bool isImage(Value v) { return cast<RankedTensorType>(v.getType()).getRank() == 4; }
-  Value operand(Value v) { return isImage(v) ? image(v) : plain(v); }
-
-  //===--- ops ---------------------------------------------------------===//
-  LogicalResult lower(Conv2DOp op);
-  LogicalResult lower(BatchNormOp op);
-  LogicalResult lower(LayerNormOp op);
-  LogicalResult lower(BatchNormTrainOp op);
-  LogicalResult lower(CrossEntropyOp op);
-  LogicalResult lower(LinearOp op);
-  LogicalResult lower(AttentionOp op);
-  Value gelu(Value x);
-  Value swish(Value x);
-
-  Value depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
-                        ArrayRef<int64_t> strides, ArrayRef<int64_t> padding);
-
-  func::FuncOp func;
-  OpBuilder b;
-  bool gatherDepthwise;
-  Location loc = b.getUnknownLoc();
-  DenseMap<Value, Value> lowered;
-};
+using namespace cmt::detail;
 
 /// Depthwise convolution as an elementwise generic over (n, oh, ow, c): the
 /// body starts from the bias and adds the window's taps in (kh, kw) order
@@ -232,6 +89,19 @@ Value Lowering::depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> 
       });
 }
 
+Value Lowering::patches(Value x, ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+                        ArrayRef<int64_t> padding, ArrayRef<int64_t> outHW) {
+  Value padded = pad(x, padding[0], padding[1]);
+  ArrayRef<int64_t> s = shapeOf(x);
+  AffineExpr d0 = b.getAffineDimExpr(0), d1 = b.getAffineDimExpr(1),
+             d2 = b.getAffineDimExpr(2), d3 = b.getAffineDimExpr(3),
+             d4 = b.getAffineDimExpr(4), d5 = b.getAffineDimExpr(5);
+  AffineMap gather = map(6, {d0, d1 * strides[0] + d4, d2 * strides[1] + d5, d3});
+  return generic({padded}, empty({s[0], outHW[0], outHW[1], s[3], kernel[0], kernel[1]}),
+                 {gather, identity(6)}, SmallVector<IteratorType>(6, kPar),
+                 [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+}
+
 LogicalResult Lowering::lower(Conv2DOp op) {
   Value x = image(op.getInput()); // N H W C
   Value w = op.getWeight(), bias = op.getBias();
@@ -282,15 +152,7 @@ LogicalResult Lowering::lower(Conv2DOp op) {
       padding[1] == 0) {
     rows = collapse(x, {{0, 1, 2}, {3}});
   } else {
-    Value padded = pad(x, padding[0], padding[1]);
-    AffineExpr d0 = b.getAffineDimExpr(0), d1 = b.getAffineDimExpr(1),
-               d2 = b.getAffineDimExpr(2), d3 = b.getAffineDimExpr(3),
-               d4 = b.getAffineDimExpr(4), d5 = b.getAffineDimExpr(5);
-    AffineMap gather = map(6, {d0, d1 * strides[0] + d4, d2 * strides[1] + d5, d3});
-    Value patches = generic({padded}, empty({n, oh, ow, inC, kh, kw}), {gather, identity(6)},
-                            SmallVector<IteratorType>(6, kPar),
-                            [](OpBuilder &, Location, ValueRange a) { return a[0]; });
-    rows = collapse(patches, {{0, 1, 2}, {3, 4, 5}});
+    rows = collapse(patches(x, {kh, kw}, strides, padding, {oh, ow}), {{0, 1, 2}, {3, 4, 5}});
   }
   Value wmat = collapse(w, {{0}, {1, 2, 3}});
   Value out = linearMatmul(rows, wmat, bias);
@@ -328,6 +190,26 @@ LogicalResult Lowering::lower(BatchNormOp op) {
   return success();
 }
 
+std::pair<Value, Value> Lowering::channelStats(Value x, unsigned channel) {
+  ArrayRef<int64_t> shape = shapeOf(x);
+  unsigned rank = shape.size();
+  double count = static_cast<double>(cast<RankedTensorType>(x.getType()).getNumElements() / shape[channel]);
+  SmallVector<IteratorType> its(rank, kRed);
+  its[channel] = kPar;
+  AffineMap id = identity(rank), chan = dims(rank, {channel});
+  Value sum = reduceSum(x, {channel});
+  Value mean = elementwise({sum}, {identity(1)}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    return arith::DivFOp::create(nb, l, a[0], arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(count)));
+  });
+  // Centred second pass, as PyTorch computes the variance.
+  Value sq = generic({x, mean}, filled({shape[channel]}, 0.0), {id, chan, chan}, its,
+                     [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                       Value d = arith::SubFOp::create(nb, l, a[0], a[1]);
+                       return arith::AddFOp::create(nb, l, a[2], arith::MulFOp::create(nb, l, d, d));
+                     });
+  return {mean, sq};
+}
+
 LogicalResult Lowering::lower(BatchNormTrainOp op) {
   Value x = operand(op.getInput());
   ArrayRef<int64_t> shape = shapeOf(x);
@@ -336,26 +218,11 @@ LogicalResult Lowering::lower(BatchNormTrainOp op) {
   int64_t channels = shape[channel];
   double count = static_cast<double>(cast<RankedTensorType>(x.getType()).getNumElements() / channels);
   double eps = op.getEps().convertToDouble(), momentum = op.getMomentum().convertToDouble();
-  // Loops over every dimension, the channel's parallel, the others reduced.
-  SmallVector<IteratorType> its(rank, kRed);
-  its[channel] = kPar;
   AffineMap id = identity(rank), chan = dims(rank, {channel}), id1 = identity(1);
   auto c = [](OpBuilder &nb, Location l, double v) -> Value {
     return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
   };
-  Value sum = generic({x}, filled({channels}, 0.0), {id, chan}, its,
-                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                        return arith::AddFOp::create(nb, l, a[1], a[0]);
-                      });
-  Value mean = elementwise({sum}, {id1}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-    return arith::DivFOp::create(nb, l, a[0], c(nb, l, count));
-  });
-  // Centred second pass, as PyTorch computes the variance.
-  Value sq = generic({x, mean}, filled({channels}, 0.0), {id, chan, chan}, its,
-                     [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                       Value d = arith::SubFOp::create(nb, l, a[0], a[1]);
-                       return arith::AddFOp::create(nb, l, a[2], arith::MulFOp::create(nb, l, d, d));
-                     });
+  auto [mean, sq] = channelStats(x, channel);
   // Normalised with the biased variance; the running variance gets the unbiased one.
   Value scale = generic({op.getWeight(), sq}, empty({channels}), {id1, id1, id1}, {kPar},
                         [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
@@ -381,16 +248,10 @@ LogicalResult Lowering::lower(BatchNormTrainOp op) {
   return success();
 }
 
-LogicalResult Lowering::lower(CrossEntropyOp op) {
-  Value x = plain(op.getLogits()), labels = op.getLabels();
-  ArrayRef<int64_t> s = shapeOf(x);
-  int64_t batch = s[0], classes = s[1];
-  double smoothing = op.getLabelSmoothing().convertToDouble();
-  AffineMap id = identity(2), row = dims(2, {0}), id1 = identity(1);
+std::pair<Value, Value> Lowering::softmaxStats(Value x) {
+  int64_t batch = shapeOf(x)[0];
+  AffineMap id = identity(2), row = dims(2, {0});
   SmallVector<IteratorType> reduce = {kPar, kRed};
-  auto c = [](OpBuilder &nb, Location l, double v) -> Value {
-    return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
-  };
   Value max = generic({x}, filled({batch}, -INFINITY), {id, row}, reduce,
                       [](OpBuilder &nb, Location l, ValueRange a) -> Value {
                         return arith::MaximumFOp::create(nb, l, a[0], a[1]);
@@ -400,14 +261,29 @@ LogicalResult Lowering::lower(CrossEntropyOp op) {
                            Value e = math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, a[0], a[1]));
                            return arith::AddFOp::create(nb, l, a[2], e);
                          });
+  return {max, sumExp};
+}
+
+LogicalResult Lowering::lower(CrossEntropyOp op) {
+  Value x = plain(op.getLogits()), labels = op.getLabels();
+  ArrayRef<int64_t> s = shapeOf(x);
+  int64_t batch = s[0], classes = s[1];
+  Value smoothing = scalar(op.getLabelSmoothing());
+  AffineMap id = identity(2), row = dims(2, {0}), id1 = identity(1);
+  SmallVector<IteratorType> reduce = {kPar, kRed};
+  auto c = [](OpBuilder &nb, Location l, double v) -> Value {
+    return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
+  };
+  auto [max, sumExp] = softmaxStats(x);
+  Value offWeight = arith::DivFOp::create(b, loc, smoothing, cst(static_cast<double>(classes)));
+  Value onWeight = arith::AddFOp::create(b, loc, arith::SubFOp::create(b, loc, cst(1.0), smoothing), offWeight);
   // Per image: the smoothed target's weighted logit, (1 - s) x[label] + s mean(x).
   Value target = generic({x, labels}, filled({batch}, 0.0), {id, row, row}, reduce,
                          [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
                            Value k = arith::IndexCastOp::create(nb, l, nb.getI64Type(),
                                                                 linalg::IndexOp::create(nb, l, 1));
                            Value hit = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, k, a[1]);
-                           Value w = arith::SelectOp::create(nb, l, hit, c(nb, l, 1.0 - smoothing + smoothing / classes),
-                                                             c(nb, l, smoothing / classes));
+                           Value w = arith::SelectOp::create(nb, l, hit, onWeight, offWeight);
                            return arith::AddFOp::create(nb, l, a[2], arith::MulFOp::create(nb, l, w, a[0]));
                          });
   // loss = mean over images of logsumexp - target
@@ -421,6 +297,28 @@ LogicalResult Lowering::lower(CrossEntropyOp op) {
                        });
   lowered[op] = loss;
   return success();
+}
+
+std::pair<Value, Value> Lowering::rowStats(Value x) {
+  ArrayRef<int64_t> shape = shapeOf(x);
+  unsigned rank = shape.size();
+  double width = static_cast<double>(shape.back());
+  SmallVector<int64_t> rowShape(shape.drop_back());
+  SmallVector<unsigned> rowDims;
+  for (unsigned i = 0; i + 1 < rank; ++i)
+    rowDims.push_back(i);
+  AffineMap row = dims(rank, rowDims), id = identity(rank);
+  SmallVector<IteratorType> reduce(rank, kPar);
+  reduce.back() = kRed;
+  Value sum = reduceSum(x, rowDims);
+  // Two passes (mean, then the centred variance) as PyTorch computes it.
+  Value sq = generic({x, sum}, filled(rowShape, 0.0), {id, row, row}, reduce,
+                     [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                       Value m = arith::DivFOp::create(nb, l, a[1], arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(width)));
+                       Value d = arith::SubFOp::create(nb, l, a[0], m);
+                       return arith::AddFOp::create(nb, l, a[2], arith::MulFOp::create(nb, l, d, d));
+                     });
+  return {sum, sq};
 }
 
 LogicalResult Lowering::lower(LayerNormOp op) {
@@ -437,20 +335,10 @@ LogicalResult Lowering::lower(LayerNormOp op) {
   SmallVector<IteratorType> reduce(rank, kPar);
   reduce.back() = kRed;
 
-  Value sum = generic({x}, filled(rowShape, 0.0), {id, row}, reduce,
-                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                        return arith::AddFOp::create(nb, l, a[1], a[0]);
-                      });
   auto mean = [width](OpBuilder &nb, Location l, Value s) -> Value {
     return arith::DivFOp::create(nb, l, s, arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(width)));
   };
-  // Two passes (mean, then the centred variance) as PyTorch computes it.
-  Value sq = generic({x, sum}, filled(rowShape, 0.0), {id, row, row}, reduce,
-                     [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                       Value d = arith::SubFOp::create(nb, l, a[0], mean(nb, l, a[1]));
-                       Value d2 = arith::MulFOp::create(nb, l, d, d);
-                       return arith::AddFOp::create(nb, l, a[2], d2);
-                     });
+  auto [sum, sq] = rowStats(x);
   lowered[op] = elementwise(
       {x, sum, sq, op.getWeight(), op.getBias()}, {id, row, row, last, last},
       [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
@@ -567,7 +455,9 @@ LogicalResult Lowering::run() {
     LogicalResult result =
         TypeSwitch<Operation *, LogicalResult>(&op)
             .Case<Conv2DOp, BatchNormOp, BatchNormTrainOp, CrossEntropyOp, LayerNormOp,
-                  LinearOp, AttentionOp>(
+                  LinearOp, AttentionOp, Conv2DGradOp, BatchNormGradOp, LayerNormGradOp,
+                  GeluGradOp, SwishGradOp, LinearGradOp, AttentionGradOp, GlobalAvgPoolGradOp,
+                  CrossEntropyGradOp, LearningRateOp, GlobalNormOp, OptimizerStepOp>(
                 [&](auto o) { return lower(o); })
             .Case([&](IncrementOp o) {
               auto type = cast<RankedTensorType>(o.getType());
@@ -596,6 +486,9 @@ LogicalResult Lowering::run() {
                                        [](OpBuilder &nb, Location lc, ValueRange a) -> Value {
                                          return arith::AddFOp::create(nb, lc, a[0], a[1]);
                                        });
+              // Summed weight gradients keep the weights' layout.
+              if (ownLayout.contains(o.getLhs()) || ownLayout.contains(o.getRhs()))
+                ownLayout.insert(o);
               return success();
             })
             .Case([&](GlobalAvgPoolOp o) {
@@ -652,6 +545,7 @@ LogicalResult Lowering::run() {
   return success();
 }
 
+namespace {
 struct ConvertCMTToLinalgPass : cmt::impl::ConvertCMTToLinalgBase<ConvertCMTToLinalgPass> {
   using ConvertCMTToLinalgBase::ConvertCMTToLinalgBase;
   void runOnOperation() override {

@@ -153,8 +153,8 @@ func.func @train_bn(%x: tensor<2x4x8x8xf32>, %p: tensor<4xf32>) -> (tensor<2x4x8
 // CHECK:      arith.cmpi eq
 // CHECK:      math.log
 // CHECK:      -> tensor<f32>
-func.func @loss(%l: tensor<4x10xf32>, %y: tensor<4xi64>) -> tensor<f32> {
-  %0 = cmt.cross_entropy %l, %y label_smoothing = 0.1 : tensor<4x10xf32>, tensor<4xi64>
+func.func @loss(%l: tensor<4x10xf32>, %y: tensor<4xi64>, %s: tensor<f32>) -> tensor<f32> {
+  %0 = cmt.cross_entropy %l, %y, %s : tensor<4x10xf32>, tensor<4xi64>
   return %0 : tensor<f32>
 }
 

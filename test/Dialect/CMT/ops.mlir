@@ -80,9 +80,9 @@ func.func @token_ops(%x: tensor<2x8x4x4xf32>, %w: tensor<8x8xf32>, %b: tensor<8x
 // -----
 
 // CHECK-LABEL: func.func @loss
-// CHECK: cmt.cross_entropy %{{.*}}, %{{.*}} label_smoothing = 1.000000e-01 : tensor<4x10xf32>, tensor<4xi64>
-func.func @loss(%l: tensor<4x10xf32>, %y: tensor<4xi64>) -> tensor<f32> {
-  %0 = cmt.cross_entropy %l, %y label_smoothing = 0.1 : tensor<4x10xf32>, tensor<4xi64>
+// CHECK: cmt.cross_entropy %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x10xf32>, tensor<4xi64>
+func.func @loss(%l: tensor<4x10xf32>, %y: tensor<4xi64>, %s: tensor<f32>) -> tensor<f32> {
+  %0 = cmt.cross_entropy %l, %y, %s : tensor<4x10xf32>, tensor<4xi64>
   return %0 : tensor<f32>
 }
 

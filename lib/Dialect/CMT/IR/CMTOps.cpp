@@ -305,16 +305,86 @@ LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *, std::optional<Loca
     return failure();
   if (!labels || labels.getRank() != 1 || labels.getDimSize(0) != logits->getDimSize(0))
     return c.fail("labels must be (" + Twine(logits->getDimSize(0)) + ") like the batch of the logits");
-  double s = adaptor.getLabelSmoothing().convertToDouble();
-  if (!(s >= 0.0 && s <= 1.0))
-    return emitOptionalError(loc, "'", CrossEntropyOp::getOperationName(),
-                             "' op label_smoothing must be in [0, 1], got ", s);
   results.push_back(RankedTensorType::get({}, logits->getElementType()));
   return success();
 }
 
 //===----------------------------------------------------------------------===//
+// Gradient ops: result types and verifiers
+//===----------------------------------------------------------------------===//
+
+LogicalResult Conv2DGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                             Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  ShapeChecker c{loc, Conv2DGradOp::getOperationName()};
+  auto in = c.tensor(adaptor.getInput().getType(), "input", 4);
+  auto w = c.tensor(adaptor.getWeight().getType(), "weight", 4);
+  auto dy = c.tensor(adaptor.getDy().getType(), "dy", 4);
+  if (failed(in) || failed(w) || failed(dy))
+    return failure();
+  auto bias = RankedTensorType::get({w->getDimSize(0)}, in->getElementType());
+  ArrayRef<int64_t> strides = adaptor.getStrides(), padding = adaptor.getPadding();
+  if (strides.size() != 2 || padding.size() != 2)
+    return c.fail("strides and padding must have two entries each");
+  SmallVector<int64_t> expected = {in->getDimSize(0), w->getDimSize(0)};
+  for (int d = 0; d < 2; ++d)
+    expected.push_back((in->getDimSize(2 + d) + 2 * padding[d] - w->getDimSize(2 + d)) /
+                           std::max<int64_t>(strides[d], 1) + 1);
+  if (dy->getShape() != ArrayRef<int64_t>(expected))
+    return c.fail("dy must have the convolution's output shape (" +
+                  Twine(expected[0]) + ", " + Twine(expected[1]) + ", " + Twine(expected[2]) +
+                  ", " + Twine(expected[3]) + ")");
+  results.append({*in, *w, bias});
+  return success();
+}
+
+LogicalResult LinearGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                             Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  ShapeChecker c{loc, LinearGradOp::getOperationName()};
+  auto in = c.tensor(adaptor.getInput().getType(), "input", -1);
+  auto w = c.tensor(adaptor.getWeight().getType(), "weight", 2);
+  auto dy = c.tensor(adaptor.getDy().getType(), "dy", -1);
+  if (failed(in) || failed(w) || failed(dy))
+    return failure();
+  SmallVector<int64_t> expected(in->getShape());
+  if (expected.empty())
+    return c.fail("input must have rank at least 1");
+  expected.back() = w->getDimSize(0);
+  if (dy->getShape() != ArrayRef<int64_t>(expected) || w->getDimSize(1) != in->getShape().back())
+    return c.fail("dy must have the shape of the linear's output, and the weight (out, in) "
+                  "must match the input's last dimension");
+  results.append({*in, *w, RankedTensorType::get({w->getDimSize(0)}, in->getElementType())});
+  return success();
+}
+
+/// The per-channel weight of a normalisation gradient has the size of the
+/// normalised dimension.
+static LogicalResult verifyNormGrad(Operation *op, Value input, Value weight, int64_t channelDim) {
+  auto in = cast<RankedTensorType>(input.getType());
+  auto w = cast<RankedTensorType>(weight.getType());
+  if (in.getRank() < 2)
+    return op->emitOpError("input must have rank at least 2");
+  int64_t dim = channelDim < 0 ? in.getRank() + channelDim : channelDim;
+  if (w.getRank() != 1 || w.getDimSize(0) != in.getDimSize(dim))
+    return op->emitOpError("weight must have ") << in.getDimSize(dim) << " elements (input dimension "
+                                                << dim << ")";
+  return success();
+}
+
+LogicalResult BatchNormGradOp::verify() { return verifyNormGrad(*this, getInput(), getWeight(), 1); }
+LogicalResult LayerNormGradOp::verify() { return verifyNormGrad(*this, getInput(), getWeight(), -1); }
+
+LogicalResult GlobalAvgPoolGradOp::verify() {
+  auto dy = cast<RankedTensorType>(getDy().getType());
+  auto dx = cast<RankedTensorType>(getDinput().getType());
+  if (dy.getRank() != 2 || dx.getRank() != 4 || dx.getDimSize(0) != dy.getDimSize(0) ||
+      dx.getDimSize(1) != dy.getDimSize(1))
+    return emitOpError("maps (N, C) to (N, C, H, W); got ") << dy << " -> " << dx;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Graph level: folds
+
 //===----------------------------------------------------------------------===//
 
 // The two reshapes are inverses: a round trip is the identity.

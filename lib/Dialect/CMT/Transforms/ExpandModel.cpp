@@ -5,6 +5,8 @@
 // official state dict, so that checkpoints bind by name.
 //
 //===----------------------------------------------------------------------===//
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
 #include "cmt/Dialect/CMT/Transforms/ExpandModel.h"
 #include "cmt/Dialect/CMT/Transforms/Passes.h"
 
@@ -225,8 +227,11 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
     for (auto &[actName, v] : acts)
       fb.output(actName, v);
   if (options.train) {
-    fb.output("loss", CrossEntropyOp::create(builder, fb.loc("loss"), logits, labels,
-                                             builder.getF64FloatAttr(options.labelSmoothing)));
+    Value smoothing = arith::ConstantOp::create(
+        builder, fb.loc("loss"),
+        DenseElementsAttr::get(RankedTensorType::get({}, builder.getF32Type()),
+                               static_cast<float>(options.labelSmoothing)));
+    fb.output("loss", CrossEntropyOp::create(builder, fb.loc("loss"), logits, labels, smoothing));
     for (auto &[buffer, v] : fb.statistics)
       fb.output(buffer, v);
   }

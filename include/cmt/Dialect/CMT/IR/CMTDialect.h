@@ -15,6 +15,13 @@ inline constexpr llvm::StringLiteral kKindAttr = "cmt.kind";
 inline constexpr llvm::StringLiteral kKindInput = "input";
 inline constexpr llvm::StringLiteral kKindParameter = "parameter";
 inline constexpr llvm::StringLiteral kKindBuffer = "buffer";
+/// Training state that is neither a parameter nor a buffer of the model (the
+/// optimizer's moments, the step count): saved with checkpoints, resumed.
+inline constexpr llvm::StringLiteral kKindState = "state";
+/// Result names of @train_step: the next value of an argument X is "next/X";
+/// the gradient of parameter P is "grad/P".
+inline constexpr llvm::StringLiteral kNextPrefix = "next/";
+inline constexpr llvm::StringLiteral kGradPrefix = "grad/";
 /// Function attribute of an expanded `@forward`: the model's configuration.
 inline constexpr llvm::StringLiteral kConfigAttr = "cmt.config";
 } // namespace cmt

@@ -112,6 +112,11 @@ def CMT_HeadOp : CMT_Op<"head", [HasParent<"ModelOp">]> {
 //===----------------------------------------------------------------------===//
 
 def CMT_FloatTensor : RankedTensorOf<[AnyFloat]>;
+// A run-time scalar (a loss, a learning rate, a hyper-parameter).
+def CMT_F32Scalar : 0DTensorOf<[F32]>,
+    BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getF32Type())">;
+def CMT_I64Scalar : 0DTensorOf<[I64]>,
+    BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getI64Type())">;
 
 // Graph ops infer their result types: from shape rules written in C++
 // (InferTypeOpAdaptor), or, for elementwise ops, from SameOperandsAndResultType.
@@ -122,7 +127,7 @@ class CMT_ElementwiseOp<string mnemonic, list<Trait> traits = []>
                                     DeclareOpInterfaceMethods<InferTypeOpInterface>], traits)>;
 
 def CMT_Conv2DOp : CMT_GraphOp<"conv2d",
-    [DeclareOpInterfaceMethods<CMT_CostOpInterface>]> {
+    [DeclareOpInterfaceMethods<CMT_CostOpInterface>, DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
   let summary = "2-D convolution, NCHW input and OIHW weight, with bias and groups";
   let description = [{
     PyTorch's `Conv2d`: `weight` is `(O, C / groups, KH, KW)`, `padding` is
@@ -168,7 +173,7 @@ def CMT_BatchNormOp : CMT_GraphOp<"batch_norm",
 }
 
 def CMT_BatchNormTrainOp : CMT_GraphOp<"batch_norm_train",
-    [AllTypesMatch<["weight", "bias", "running_mean", "running_var",
+    [DeclareOpInterfaceMethods<CMT_GradientOpInterface>, AllTypesMatch<["weight", "bias", "running_mean", "running_var",
                     "new_running_mean", "new_running_var"]>]> {
   let summary = "Batch normalisation with batch statistics (training form)";
   let description = [{
@@ -194,7 +199,8 @@ def CMT_BatchNormTrainOp : CMT_GraphOp<"batch_norm_train",
   }];
 }
 
-def CMT_LayerNormOp : CMT_GraphOp<"layer_norm", [AllTypesMatch<["weight", "bias"]>]> {
+def CMT_LayerNormOp : CMT_GraphOp<"layer_norm",
+    [DeclareOpInterfaceMethods<CMT_GradientOpInterface>, AllTypesMatch<["weight", "bias"]>]> {
   let summary = "Layer normalisation over the last dimension";
   let description = [{
     ```mlir
@@ -211,7 +217,7 @@ def CMT_LayerNormOp : CMT_GraphOp<"layer_norm", [AllTypesMatch<["weight", "bias"
 }
 
 class CMT_UnaryOp<string mnemonic, string sum, string ex>
-    : CMT_ElementwiseOp<mnemonic> {
+    : CMT_ElementwiseOp<mnemonic, [DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
   let summary = sum;
   let description = "```mlir\n" # ex # "\n```";
   let arguments = (ins CMT_FloatTensor:$input);
@@ -224,7 +230,7 @@ def CMT_GeluOp : CMT_UnaryOp<"gelu", "GELU, exact (erf) form",
 def CMT_SwishOp : CMT_UnaryOp<"swish", "Swish: x * sigmoid(x)",
     "%y = cmt.swish %x : tensor<1x1280x5x5xf32>">;
 
-def CMT_AddOp : CMT_ElementwiseOp<"add", [Commutative]> {
+def CMT_AddOp : CMT_ElementwiseOp<"add", [Commutative, DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
   let summary = "Elementwise sum of two tensors of one type (residual connections)";
   let description = [{
     ```mlir
@@ -237,7 +243,7 @@ def CMT_AddOp : CMT_ElementwiseOp<"add", [Commutative]> {
 }
 
 def CMT_LinearOp : CMT_GraphOp<"linear",
-    [DeclareOpInterfaceMethods<CMT_CostOpInterface>]> {
+    [DeclareOpInterfaceMethods<CMT_CostOpInterface>, DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
   let summary = "Fully connected layer on the last dimension: x W^T + b";
   let description = [{
     `weight` is `(out, in)` as in PyTorch's `Linear`.
@@ -254,7 +260,7 @@ def CMT_LinearOp : CMT_GraphOp<"linear",
 }
 
 def CMT_AttentionOp : CMT_GraphOp<"attention",
-    [DeclareOpInterfaceMethods<CMT_CostOpInterface>,
+    [DeclareOpInterfaceMethods<CMT_CostOpInterface>, DeclareOpInterfaceMethods<CMT_GradientOpInterface>,
      AllTypesMatch<["key", "value"]>]> {
   let summary = "Multi-head attention with an additive bias and separate key/value tokens";
   let description = [{
@@ -278,7 +284,7 @@ def CMT_AttentionOp : CMT_GraphOp<"attention",
   }];
 }
 
-def CMT_GlobalAvgPoolOp : CMT_GraphOp<"global_avg_pool"> {
+def CMT_GlobalAvgPoolOp : CMT_GraphOp<"global_avg_pool", [DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
   let summary = "Mean over the spatial dimensions: (B, C, H, W) -> (B, C)";
   let description = [{
     ```mlir
@@ -290,7 +296,7 @@ def CMT_GlobalAvgPoolOp : CMT_GraphOp<"global_avg_pool"> {
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
 }
 
-def CMT_ImageToTokensOp : CMT_GraphOp<"image_to_tokens"> {
+def CMT_ImageToTokensOp : CMT_GraphOp<"image_to_tokens", [DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
   let summary = "Flatten an image into tokens: (B, C, H, W) -> (B, H*W, C)";
   let description = [{
     Tokens are in row-major (h, w) order.
@@ -305,7 +311,7 @@ def CMT_ImageToTokensOp : CMT_GraphOp<"image_to_tokens"> {
   let hasFolder = 1;
 }
 
-def CMT_TokensToImageOp : CMT_GraphOp<"tokens_to_image"> {
+def CMT_TokensToImageOp : CMT_GraphOp<"tokens_to_image", [DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
   let summary = "Fold tokens back into an image: (B, H*W, C) -> (B, C, H, W)";
   let description = [{
     ```mlir
@@ -321,7 +327,7 @@ def CMT_TokensToImageOp : CMT_GraphOp<"tokens_to_image"> {
   let hasFolder = 1;
 }
 
-def CMT_IncrementOp : CMT_Op<"increment", [Pure, SameOperandsAndResultType]> {
+def CMT_IncrementOp : CMT_Op<"increment", [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
   let summary = "Adds one to an integer counter (a batch norm's num_batches_tracked)";
   let description = [{
     ```mlir
@@ -333,24 +339,28 @@ def CMT_IncrementOp : CMT_Op<"increment", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def CMT_CrossEntropyOp : CMT_GraphOp<"cross_entropy"> {
+def CMT_CrossEntropyOp : CMT_GraphOp<"cross_entropy", [DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
   let summary = "Softmax cross-entropy with label smoothing, averaged over the batch";
   let description = [{
     PyTorch's `cross_entropy(logits, labels, label_smoothing=s)` with mean
     reduction: per image `(1 - s) * -log p[label] + s * mean_c(-log p[c])`,
-    with `p = softmax(logits)`; the result is a scalar.
+    with `p = softmax(logits)`; the result is a scalar. The smoothing is an
+    operand (a scalar tensor) so that a training executable takes it as a
+    run-time flag.
 
     ```mlir
-    %loss = cmt.cross_entropy %logits, %labels label_smoothing = 1.000000e-01
-        : tensor<4x10xf32>, tensor<4xi64>
+    %s = arith.constant dense<1.000000e-01> : tensor<f32>
+    %loss = cmt.cross_entropy %logits, %labels, %s : tensor<4x10xf32>, tensor<4xi64>
     ```
   }];
   let arguments = (ins CMT_FloatTensor:$logits, RankedTensorOf<[I64]>:$labels,
-                       F64Attr:$label_smoothing);
+                       CMT_F32Scalar:$label_smoothing);
   let results = (outs CMT_FloatTensor:$loss);
   let assemblyFormat = [{
-    $logits `,` $labels `label_smoothing` `=` $label_smoothing attr-dict `:` type($logits) `,` type($labels)
+    $logits `,` $labels `,` $label_smoothing attr-dict `:` type($logits) `,` type($labels)
   }];
 }
+
+include "cmt/Dialect/CMT/IR/CMTTrainOps.td"
 
 #endif // CMT_OPS_TD

@@ -48,7 +48,58 @@ def CMTExpandModel : Pass<"cmt-expand-model", "mlir::ModuleOp"> {
     Option<"labelSmoothing", "label-smoothing", "double", /*default=*/"0.0",
            "Label smoothing of the training-mode loss">,
   ];
-  let dependentDialects = ["::cmt::CMTDialect", "::mlir::func::FuncDialect"];
+  let dependentDialects = ["::cmt::CMTDialect", "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def CMTGenerateBackward : Pass<"cmt-generate-backward", "mlir::ModuleOp"> {
+  let summary = "Turn a training-mode @forward into @train_step: forward, backward, optimizer";
+  let description = [{
+    Differentiates the loss of a training-mode `@forward` (from
+    `cmt-expand-model{train=1}`) with respect to every parameter by calling
+    each op's gradient rule (`GradientOpInterface`) in reverse order and
+    summing the gradients of values used more than once. Then appends the
+    optimizer: the learning rate from the step count (`cmt.learning_rate`),
+    the global gradient norm (for clipping), and one `cmt.optimizer_step` per
+    parameter, with weight decay only for parameters of two or more
+    dimensions. The function becomes `@train_step` with new arguments
+    `train/hyper` (hyper-parameters, runtime/train_hyper.h), `train/step`
+    and `optimizer/m/P`, `optimizer/v/P` per parameter; the label smoothing
+    of the loss is read from `train/hyper`. Results: the forward's (`loss`,
+    `logits`), then `next/X` for every parameter, buffer and state X,
+    `grad/P` per parameter, and `grad_norm`.
+
+    Saved activations: every value a gradient rule reads stays alive until
+    that rule's ops run (bufferization frees it after its last use);
+    normalisation statistics and attention probabilities are recomputed.
+
+    Before:
+    ```mlir
+    func.func @forward(%x: tensor<4x16xf32> {cmt.kind = "input", ...},
+                       %w: tensor<10x16xf32> {cmt.kind = "parameter", cmt.name = "head.weight"}, ...)
+        -> (tensor<4x10xf32> {cmt.name = "logits"}, tensor<f32> {cmt.name = "loss"}) {
+      %logits = cmt.linear %x, %w, %b : ...
+      %loss = cmt.cross_entropy %logits, %labels, %s : tensor<4x10xf32>, tensor<4xi64>
+      return %logits, %loss : ...
+    }
+    ```
+    After:
+    ```mlir
+    func.func @train_step(%x, %w, %b, %labels, %hyper: tensor<15xf32>, %step: tensor<i64>,
+                          %m_w, %v_w, %m_b, %v_b) -> (...) {
+      ...forward...
+      %one = arith.constant dense<1.000000e+00> : tensor<f32>
+      %dl = cmt.cross_entropy_grad %one, %logits, %labels, %s : tensor<4x10xf32>, tensor<4xi64>
+      %dx, %dw, %db = cmt.linear_grad %dl, %x, %w : ...
+      %lr = cmt.learning_rate %step, %hyper : tensor<15xf32>
+      %norm = cmt.global_norm %dw, %db : ...
+      %w1, %mw1, %vw1 = cmt.optimizer_step %w, %dw, %m_w, %v_w, %lr, %norm, %step, %hyper decay = true : ...
+      ...
+    }
+    ```
+  }];
+  let dependentDialects = ["::cmt::CMTDialect", "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect"];
 }
 
 def CMTPrintStats : Pass<"cmt-print-stats", "mlir::ModuleOp"> {

@@ -1,0 +1,231 @@
+//===- CMTTrainOps.td - gradients and optimizer updates ----*- tablegen -*-===//
+//
+// What cmt-generate-backward builds: one `*_grad` op per differentiable
+// graph op (the vector-Jacobian product of its gradient rule), and the ops of
+// the optimizer step. Included from CMTOps.td.
+//
+//===----------------------------------------------------------------------===//
+#ifndef CMT_TRAIN_OPS_TD
+#define CMT_TRAIN_OPS_TD
+
+// Gradient ops infer their result types from the forward operands they
+// differentiate; a result that nothing uses is not computed by the lowering
+// (an input image's gradient, for one).
+class CMT_GradOp<string mnemonic, list<Trait> traits = []>
+    : CMT_Op<mnemonic, !listconcat([Pure], traits)>;
+
+def CMT_Conv2DGradOp : CMT_GradOp<"conv2d_grad", [InferTypeOpAdaptor]> {
+  let summary = "Gradients of cmt.conv2d with respect to its input, weight and bias";
+  let description = [{
+    `dy` is the gradient of the convolution's output; the attributes are the
+    forward op's. The input gradient is computed for stride 1 (padding at
+    most kernel - 1) and for non-overlapping patches (stride = kernel, no
+    padding), which covers every convolution of CMT whose input needs one.
+
+    ```mlir
+    %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [1, 1] padding = [1, 1] groups = 16
+        : tensor<4x16x16x16xf32>, tensor<4x16x16x16xf32>, tensor<16x1x3x3xf32>
+    ```
+  }];
+  let arguments = (ins CMT_FloatTensor:$dy, CMT_FloatTensor:$input, CMT_FloatTensor:$weight,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding,
+                       DefaultValuedAttr<I64Attr, "1">:$groups);
+  let results = (outs CMT_FloatTensor:$dinput, CMT_FloatTensor:$dweight,
+                      CMT_FloatTensor:$dbias);
+  let assemblyFormat = [{
+    $dy `,` $input `,` $weight `strides` `=` $strides `padding` `=` $padding
+    `groups` `=` $groups attr-dict `:` type($dy) `,` type($input) `,` type($weight)
+  }];
+}
+
+class CMT_NormGradOp<string mnemonic, string what, string ex>
+    : CMT_GradOp<mnemonic, [AllTypesMatch<["dy", "input", "dinput"]>,
+                            AllTypesMatch<["weight", "dweight", "dbias"]>]> {
+  let summary = "Gradients of " # what # " with respect to its input, weight and bias";
+  let description = [{
+    Recomputes the statistics from the saved input (rather than keeping the
+    forward's), then the standard closed form:
+    `dx = w * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))`,
+    `dweight = sum(dy * xhat)`, `dbias = sum(dy)`.
+
+    ```mlir
+  }] # ex # [{
+    ```
+  }];
+  let arguments = (ins CMT_FloatTensor:$dy, CMT_FloatTensor:$input, CMT_FloatTensor:$weight,
+                       F64Attr:$eps);
+  let results = (outs CMT_FloatTensor:$dinput, CMT_FloatTensor:$dweight,
+                      CMT_FloatTensor:$dbias);
+  let assemblyFormat = [{
+    $dy `,` $input `,` $weight `eps` `=` $eps attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def CMT_BatchNormGradOp : CMT_NormGradOp<"batch_norm_grad",
+    "cmt.batch_norm_train (batch statistics over all but dimension 1)",
+    "%dx, %dw, %db = cmt.batch_norm_grad %dy, %x, %w eps = 1.000000e-05 : tensor<4x8x32x32xf32>, tensor<8xf32>">;
+def CMT_LayerNormGradOp : CMT_NormGradOp<"layer_norm_grad",
+    "cmt.layer_norm (statistics over the last dimension)",
+    "%dx, %dw, %db = cmt.layer_norm_grad %dy, %t, %w eps = 1.000000e-06 : tensor<4x256x16xf32>, tensor<16xf32>">;
+
+class CMT_ActivationGradOp<string mnemonic, string what, string formula>
+    : CMT_GradOp<mnemonic, [SameOperandsAndResultType]> {
+  let summary = "Gradient of " # what;
+  let description = "`dx = dy * " # formula # "`.\n\n```mlir\n%dx = cmt." # mnemonic #
+                    " %dy, %x : tensor<4x8x32x32xf32>\n```";
+  let arguments = (ins CMT_FloatTensor:$dy, CMT_FloatTensor:$input);
+  let results = (outs CMT_FloatTensor:$dinput);
+  let assemblyFormat = "$dy `,` $input attr-dict `:` type($input)";
+}
+
+def CMT_GeluGradOp : CMT_ActivationGradOp<"gelu_grad", "cmt.gelu",
+    "(Phi(x) + x * phi(x))">;
+def CMT_SwishGradOp : CMT_ActivationGradOp<"swish_grad", "cmt.swish",
+    "s * (1 + x * (1 - s)), s = sigmoid(x)">;
+
+def CMT_LinearGradOp : CMT_GradOp<"linear_grad", [InferTypeOpAdaptor]> {
+  let summary = "Gradients of cmt.linear with respect to its input, weight and bias";
+  let description = [{
+    With the leading dimensions flattened to rows: `dx = dy W`,
+    `dweight = dy^T x`, `dbias` the column sums of `dy`.
+
+    ```mlir
+    %dx, %dw, %db = cmt.linear_grad %dy, %t, %w
+        : tensor<4x256x16xf32>, tensor<4x256x16xf32>, tensor<16x16xf32>
+    ```
+  }];
+  let arguments = (ins CMT_FloatTensor:$dy, CMT_FloatTensor:$input, CMT_FloatTensor:$weight);
+  let results = (outs CMT_FloatTensor:$dinput, CMT_FloatTensor:$dweight,
+                      CMT_FloatTensor:$dbias);
+  let assemblyFormat = [{
+    $dy `,` $input `,` $weight attr-dict `:` type($dy) `,` type($input) `,` type($weight)
+  }];
+}
+
+def CMT_AttentionGradOp : CMT_GradOp<"attention_grad",
+    [AllTypesMatch<["dy", "query", "dquery"]>, AllTypesMatch<["key", "value", "dkey", "dvalue"]>,
+     AllTypesMatch<["bias", "dbias"]>]> {
+  let summary = "Gradients of cmt.attention with respect to query, key, value and bias";
+  let description = [{
+    Recomputes the probabilities `p = softmax(q k^T * scale + bias)` per head,
+    then `dv = p^T dy`, `ds = p * (dy v^T - rowsum(dy v^T * p))`,
+    `dq = ds k * scale`, `dk = ds^T q * scale`, and `dbias` the sum of `ds`
+    over the batch.
+
+    ```mlir
+    %dq, %dk, %dv, %dpos = cmt.attention_grad %dy, %q, %k, %v, %pos heads = 1 scale = 2.500000e-01
+        : tensor<4x256x16xf32>, tensor<4x4x16xf32>, tensor<1x256x4xf32>
+    ```
+  }];
+  let arguments = (ins CMT_FloatTensor:$dy, CMT_FloatTensor:$query, CMT_FloatTensor:$key,
+                       CMT_FloatTensor:$value, CMT_FloatTensor:$bias,
+                       I64Attr:$heads, F64Attr:$scale);
+  let results = (outs CMT_FloatTensor:$dquery, CMT_FloatTensor:$dkey, CMT_FloatTensor:$dvalue,
+                      CMT_FloatTensor:$dbias);
+  let assemblyFormat = [{
+    $dy `,` $query `,` $key `,` $value `,` $bias `heads` `=` $heads `scale` `=` $scale attr-dict
+    `:` type($query) `,` type($key) `,` type($bias)
+  }];
+}
+
+def CMT_GlobalAvgPoolGradOp : CMT_GradOp<"global_avg_pool_grad"> {
+  let summary = "Gradient of cmt.global_avg_pool: dy / (H * W) at every position";
+  let description = [{
+    ```mlir
+    %dx = cmt.global_avg_pool_grad %dy : tensor<4x96xf32> -> tensor<4x96x2x2xf32>
+    ```
+  }];
+  let arguments = (ins CMT_FloatTensor:$dy);
+  let results = (outs CMT_FloatTensor:$dinput);
+  let assemblyFormat = "$dy attr-dict `:` type($dy) `->` type($dinput)";
+  let hasVerifier = 1;
+}
+
+def CMT_CrossEntropyGradOp : CMT_GradOp<"cross_entropy_grad",
+    [AllTypesMatch<["logits", "dlogits"]>]> {
+  let summary = "Gradient of cmt.cross_entropy with respect to the logits";
+  let description = [{
+    `dlogits = dloss / B * (softmax(logits) - target)`, with the smoothed
+    target `(1 - s) onehot(label) + s / C`.
+
+    ```mlir
+    %dl = cmt.cross_entropy_grad %dloss, %logits, %labels, %s : tensor<4x10xf32>, tensor<4xi64>
+    ```
+  }];
+  let arguments = (ins CMT_F32Scalar:$dloss, CMT_FloatTensor:$logits,
+                       RankedTensorOf<[I64]>:$labels, CMT_F32Scalar:$label_smoothing);
+  let results = (outs CMT_FloatTensor:$dlogits);
+  let assemblyFormat = [{
+    $dloss `,` $logits `,` $labels `,` $label_smoothing attr-dict `:` type($logits) `,` type($labels)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// The optimizer step
+//===----------------------------------------------------------------------===//
+
+def CMT_LearningRateOp : CMT_Op<"learning_rate", [Pure]> {
+  let summary = "The learning rate of a step: linear warm-up, then constant or cosine";
+  let description = [{
+    `step` counts the steps done before this one (0 for the first).
+    `hyper` holds the run's hyper-parameters in the layout of
+    runtime/train_hyper.h. Warm-up: `lr * (step + 1) / warmup_steps` while
+    `step < warmup_steps`; then `lr` (constant) or
+    `min_lr + (lr - min_lr) * (1 + cos(pi * t)) / 2` with
+    `t = (step - warmup_steps) / (schedule_steps - warmup_steps)` clamped to [0, 1].
+
+    ```mlir
+    %lr = cmt.learning_rate %step, %hyper : tensor<16xf32>
+    ```
+  }];
+  let arguments = (ins CMT_I64Scalar:$step, 1DTensorOf<[F32]>:$hyper);
+  let results = (outs CMT_F32Scalar:$lr);
+  let assemblyFormat = "$step `,` $hyper attr-dict `:` type($hyper)";
+}
+
+def CMT_GlobalNormOp : CMT_Op<"global_norm", [Pure]> {
+  let summary = "The L2 norm of all the given tensors together";
+  let description = [{
+    What clipping by global norm divides by.
+
+    ```mlir
+    %n = cmt.global_norm %g0, %g1 : tensor<8x3x3x3xf32>, tensor<8xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<CMT_FloatTensor>:$tensors);
+  let results = (outs CMT_F32Scalar:$norm);
+  let assemblyFormat = "$tensors attr-dict `:` type($tensors)";
+}
+
+def CMT_OptimizerStepOp : CMT_Op<"optimizer_step",
+    [Pure, AllTypesMatch<["param", "grad", "m", "v", "new_param", "new_m", "new_v"]>]> {
+  let summary = "One AdamW or SGD (momentum, optional Nesterov) update of a parameter";
+  let description = [{
+    Which optimizer, and its hyper-parameters, come from `hyper` at run time
+    (runtime/train_hyper.h). The gradient is first scaled by
+    `min(1, clip / (norm + 1e-6))` when clipping is on. AdamW (PyTorch's, with
+    bias correction at step `step + 1`): `p *= 1 - lr * wd` (decoupled), then
+    `p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`. SGD:
+    `g += wd * p`, `m = momentum * m + g`, `p -= lr * (nesterov ? g + momentum * m : m)`.
+    With `decay = false` the weight decay is zero for this parameter (the
+    authors decay only parameters with two or more dimensions). `m` and `v`
+    are Adam's moments; SGD keeps its momentum buffer in `m`.
+
+    ```mlir
+    %p1, %m1, %v1 = cmt.optimizer_step %p, %g, %m, %v, %lr, %norm, %step, %hyper decay = true
+        : tensor<16x16xf32>, tensor<16xf32>
+    ```
+  }];
+  let arguments = (ins CMT_FloatTensor:$param, CMT_FloatTensor:$grad, CMT_FloatTensor:$m,
+                       CMT_FloatTensor:$v, CMT_F32Scalar:$lr, CMT_F32Scalar:$norm,
+                       CMT_I64Scalar:$step, 1DTensorOf<[F32]>:$hyper, BoolAttr:$decay);
+  let results = (outs CMT_FloatTensor:$new_param, CMT_FloatTensor:$new_m,
+                      CMT_FloatTensor:$new_v);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $m `,` $v `,` $lr `,` $norm `,` $step `,` $hyper `decay` `=` $decay
+    attr-dict `:` type($param) `,` type($hyper)
+  }];
+}
+
+#endif // CMT_TRAIN_OPS_TD
