@@ -77,7 +77,9 @@ def main():
             eu = float(np.abs(up - rup).max()) / a.lr  # in learning rates
             ok_u = eu <= 2.0 + 1e-3
         else:
-            eu = rel(up, rup)
+            # An update below float32's resolution of the parameter itself is
+            # rounding: compare against 100 ulp-sized roundings of its storage.
+            eu = rel(up, rup, 100 * 2.0 ** -23 * float(np.linalg.norm(start[n].double().numpy())))
             ok_u = eu <= a.update_tol
         ok_g = eg <= a.grad_tol and np.isfinite(eg)
         if not exact_zero:

@@ -34,7 +34,11 @@ struct TrainOptions {
 };
 
 [[noreturn]] void usage(const Plan &plan, const std::string &error) {
-  std::fprintf(stderr,
+  if (!error.empty()) {
+    std::fprintf(stderr, "error: %s (--help lists the flags)\n", error.c_str());
+    std::exit(2);
+  }
+  std::fprintf(stdout,
                "%s%s"
                "usage: EXE --data FILE.safetensors --steps N [--weights W.safetensors | --resume CKPT.safetensors]\n"
                "           [--save CKPT.safetensors] [--dump-grads OUT.safetensors] [--skip-nonfinite] [--seed S]\n"
@@ -49,7 +53,7 @@ struct TrainOptions {
                error.empty() ? "" : "error: ", error.empty() ? "" : (error + "\n").c_str(),
                (long long)plan.args[0].shape[1], (long long)plan.resolution, (long long)plan.resolution,
                (long long)plan.batch, plan.model.c_str(), plan.target.c_str(), (long long)plan.batch);
-  std::exit(error.empty() ? 0 : 2);
+  std::exit(0);
 }
 
 TrainOptions parseArgs(const Plan &plan, int argc, char **argv) {
@@ -147,7 +151,7 @@ void initialise(const PlanArg &a, void *out, std::mt19937_64 &rng) {
   } else if (endsWith(".running_var") || (a.shape.size() == 1 && endsWith(".weight"))) {
     fill(1.0);
   } else {
-    fill(0.0);  // biases, running means, optimizer state
+    fill(0.0);  // biases, running means
   }
 }
 
@@ -207,8 +211,10 @@ int trainMain(const Plan &plan, int argc, char **argv) {
     }
     if (!problems.empty()) {
       std::string msg = opt.resume + " is not a training checkpoint of this executable (" +
-                        std::to_string(problems.size()) + " problems):";
-      for (const std::string &p : problems) msg += "\n  " + p;
+                        std::to_string(problems.size()) + " problems; --resume takes what --save wrote, "
+                        "--weights takes model weights):";
+      for (size_t p = 0; p < problems.size() && p < 8; ++p) msg += "\n  " + problems[p];
+      if (problems.size() > 8) msg += "\n  ... and " + std::to_string(problems.size() - 8) + " more";
       throw Error(msg);
     }
   } else if (!opt.weights.empty()) {
@@ -218,8 +224,10 @@ int trainMain(const Plan &plan, int argc, char **argv) {
       if (bound[i].data) std::memcpy(store[i].data(), bound[i].data, bytesOf(plan.args[i]));
   } else {
     std::mt19937_64 rng(opt.seed);
+    // Optimizer state and the step count start at zero (as allocated).
     for (size_t i = 0; i < nargs; ++i)
-      if (isState(plan.args[i])) initialise(plan.args[i], store[i].data(), rng);
+      if (plan.args[i].kind == PlanArg::Parameter || plan.args[i].kind == PlanArg::Buffer)
+        initialise(plan.args[i], store[i].data(), rng);
   }
   int64_t &step = *reinterpret_cast<int64_t *>(store[stepArg].data());
 
@@ -294,6 +302,7 @@ int trainMain(const Plan &plan, int argc, char **argv) {
         out.push_back({plan.args[i].name, plan.args[i].dtype, plan.args[i].shape, store[i].data()});
     writeSafetensors(path, out, {{"model", plan.model}, {"step", std::to_string(step)}, {"optimizer", opt.optimizer}});
     std::printf("saved %s at step %lld (%s)\n", path.c_str(), (long long)step, why);
+    std::fflush(stdout);
   };
 
   std::printf("training %s: batch %lld, steps %lld -> %lld, %s lr %g (%s, warm-up %lld, over %lld), weight decay %g, "
