@@ -52,6 +52,7 @@ struct Driver {
   CUresult (*cuMemGetInfo)(size_t *, size_t *);
   CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
   CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
   CUresult (*cuStreamCreate)(CUstream *, unsigned);
   CUresult (*cuStreamSynchronize)(CUstream);
   CUresult (*cuStreamBeginCapture)(CUstream, int);
@@ -167,6 +168,7 @@ void loadDriver() {
   load(cu.cuMemGetInfo, lib, n, "cuMemGetInfo_v2");
   load(cu.cuMemcpyHtoD, lib, n, "cuMemcpyHtoD_v2");
   load(cu.cuMemcpyDtoH, lib, n, "cuMemcpyDtoH_v2");
+  load(cu.cuMemcpyDtoDAsync, lib, n, "cuMemcpyDtoDAsync_v2");
   load(cu.cuStreamCreate, lib, n, "cuStreamCreate");
   load(cu.cuStreamSynchronize, lib, n, "cuStreamSynchronize");
   load(cu.cuStreamBeginCapture, lib, n, "cuStreamBeginCapture_v2");
@@ -499,7 +501,7 @@ void CudaExecutor::bind(const std::vector<void *> &host) {
     size_t n = m.bytes(a);
     CU_CHECK(cu.cuMemAlloc(&m.device[i], std::max<size_t>(n, 1)));
     m.argBytes += n;
-    if (a.kind == PlanArg::Parameter || a.kind == PlanArg::Buffer)
+    if (a.kind == PlanArg::Parameter || a.kind == PlanArg::Buffer || a.kind == PlanArg::State)
       CU_CHECK(cu.cuMemcpyHtoD(m.device[i], host[i], n));
   }
 }
@@ -513,6 +515,30 @@ void CudaExecutor::run() {
   CU_CHECK(cu.cuStreamSynchronize(state.stream));
   for (size_t i = 0; i < m.host.size(); ++i)
     if (m.plan.args[i].kind == PlanArg::Output) CU_CHECK(cu.cuMemcpyDtoH(m.host[i], m.device[i], m.bytes(m.plan.args[i])));
+}
+
+void CudaExecutor::upload(size_t arg) {
+  Impl &m = *impl_;
+  CU_CHECK(cu.cuStreamSynchronize(state.stream));
+  CU_CHECK(cu.cuMemcpyHtoD(m.device[arg], m.host[arg], m.bytes(m.plan.args[arg])));
+}
+
+void CudaExecutor::download(size_t arg) {
+  Impl &m = *impl_;
+  CU_CHECK(cu.cuStreamSynchronize(state.stream));
+  CU_CHECK(cu.cuMemcpyDtoH(m.host[arg], m.device[arg], m.bytes(m.plan.args[arg])));
+}
+
+void CudaExecutor::copy(size_t to, size_t from) {
+  Impl &m = *impl_;
+  CU_CHECK(cu.cuMemcpyDtoDAsync(m.device[to], m.device[from], m.bytes(m.plan.args[to]), state.stream));
+}
+
+void CudaExecutor::launch() {
+  Impl &m = *impl_;
+  if (!m.exec) m.capture();
+  CU_CHECK(cu.cuGraphLaunch(m.exec, state.stream));
+  CU_CHECK(cu.cuStreamSynchronize(state.stream));
 }
 
 std::vector<double> CudaExecutor::replay(int iterations) {

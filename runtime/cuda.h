@@ -35,6 +35,15 @@ public:
   void bind(const std::vector<void *> &host);
   // Uploads the inputs, replays the graph, downloads the outputs.
   void run();
+  // Device-resident state, for training: one argument between its host
+  // buffer (given to bind) and the device, a device-side copy of one
+  // argument's data into another (stream-ordered), and one replay with no
+  // transfers at all.
+  void upload(size_t arg);
+  void download(size_t arg);
+  void copy(size_t to, size_t from);
+  void launch();
+
   // Replays the graph `iterations` times on device-resident data; returns the
   // milliseconds of each replay (host clock around launch and synchronize).
   std::vector<double> replay(int iterations);

@@ -340,6 +340,7 @@ int realMain(int argc, char **argv) {
         }
         runner.stride.push_back(a.numel() * static_cast<int64_t>(dtypeSize(a.dtype)));
         break;
+      case PlanArg::State:  // training plans run in train.cpp
       case PlanArg::Parameter:
       case PlanArg::Buffer:
         runner.base.push_back(const_cast<void *>(bound[i].data));

@@ -6,9 +6,11 @@
 // checkpoint, a resumed training checkpoint or the initialisation of
 // CMT-SPEC.md, feeds batches, refuses non-finite steps before they reach the
 // weights, and writes checkpoints.
+#include "runtime/cuda.h"
 #include "runtime/driver.h"
 #include "runtime/train_hyper.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,7 +30,8 @@ struct TrainOptions {
   int64_t steps = -1, scheduleSteps = -1, warmupSteps = 0;
   double lr = 1e-3, minLr = 0, weightDecay = 1e-2, labelSmoothing = 0, beta1 = 0.9, beta2 = 0.999,
          eps = 1e-8, momentum = 0, clipNorm = 0, dropPath = 0;
-  std::string optimizer = "adamw", schedule = "cosine";
+  std::string optimizer = "adamw", schedule = "cosine", precision = "fp32";
+  int device = 0;
   bool nesterov = false, skipNonfinite = false;
   uint64_t seed = 0;
 };
@@ -45,6 +48,7 @@ struct TrainOptions {
                "           [--optimizer adamw|sgd] [--lr X] [--weight-decay X] [--beta1 X] [--beta2 X] [--eps X]\n"
                "           [--momentum X] [--nesterov] [--schedule cosine|constant] [--schedule-steps N]\n"
                "           [--warmup-steps N] [--min-lr X] [--clip-grad-norm X] [--label-smoothing X] [--drop-path X]\n"
+               "           [--precision fp32|tf32|bf16] [--device N]   (CUDA executables)\n"
                "  --data holds 'input' (K x %lld x %lld x %lld float) and 'labels' (K int64), K >= %lld; step s\n"
                "  trains on images [s*B, (s+1)*B) mod K. Without --weights or --resume the parameters start\n"
                "  from CMT-SPEC.md's initialisation (seeded by --seed). Defaults: PyTorch's AdamW (lr 1e-3,\n"
@@ -104,6 +108,8 @@ TrainOptions parseArgs(const Plan &plan, int argc, char **argv) {
     else if (key == "--nesterov") o.nesterov = true;
     else if (key == "--skip-nonfinite") o.skipNonfinite = true;
     else if (key == "--optimizer") o.optimizer = value();
+    else if (key == "--precision") o.precision = value();
+    else if (key == "--device") o.device = static_cast<int>(count());
     else if (key == "--schedule") o.schedule = value();
     else if (key == "--help" || key == "-h") usage(plan, "");
     else usage(plan, "unknown argument '" + a + "'");
@@ -295,11 +301,27 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   if (!lossArg || !lrArg || !normArg) throw Error("the embedded plan lacks loss, lr or grad_norm");
   auto scalarOf = [&](const PlanArg *a) { return *reinterpret_cast<const float *>(store[a - plan.args.data()].data()); };
 
+  // The state lives where the step runs: in `store` on the CPU, on the GPU
+  // for CUDA executables (`store` then mirrors what was fetched).
+  std::unique_ptr<CudaExecutor> cuda;
+  if (plan.target == "cuda") {
+    cuda = std::make_unique<CudaExecutor>(plan, parsePrecision(opt.precision), opt.device);
+    cuda->bind(args);
+  } else if (opt.precision != "fp32") {
+    throw Error("--precision applies to CUDA executables; this one trains on the CPU in fp32");
+  }
+  auto fetch = [&](size_t i) {
+    if (cuda) cuda->download(i);
+  };
+  auto index = [&](const PlanArg *a) { return static_cast<size_t>(a - plan.args.data()); };
+
   auto save = [&](const std::string &path, const char *why) {
     std::vector<TensorOut> out;
     for (size_t i = 0; i < nargs; ++i)
-      if (isState(plan.args[i]))
+      if (isState(plan.args[i])) {
+        fetch(i);
         out.push_back({plan.args[i].name, plan.args[i].dtype, plan.args[i].shape, store[i].data()});
+      }
     writeSafetensors(path, out, {{"model", plan.model}, {"step", std::to_string(step)}, {"optimizer", opt.optimizer}});
     std::printf("saved %s at step %lld (%s)\n", path.c_str(), (long long)step, why);
     std::fflush(stdout);
@@ -310,25 +332,40 @@ int trainMain(const Plan &plan, int argc, char **argv) {
               plan.model.c_str(), (long long)plan.batch, (long long)step, (long long)opt.steps, opt.optimizer.c_str(),
               opt.lr, opt.schedule.c_str(), (long long)opt.warmupSteps, (long long)opt.scheduleSteps, opt.weightDecay,
               opt.labelSmoothing);
+  if (cuda) cuda->upload(hyperArg);
   bool dumped = false;
   int64_t skipped = 0;
+  std::vector<double> seconds;
   using Clock = std::chrono::steady_clock;
   while (step < opt.steps) {
     int64_t slot = step % batchesInData;
     std::memcpy(store[inputArg].data(), allImages.data() + slot * plan.batch * per, bytesOf(in));
     std::memcpy(store[labelsArg].data(), allLabels.data() + slot * plan.batch, bytesOf(plan.args[labelsArg]));
     auto t0 = Clock::now();
-    cmt_forward_packed(args.data());
-    double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (cuda) {
+      cuda->upload(inputArg);
+      cuda->upload(labelsArg);
+      cuda->launch();
+    } else {
+      cmt_forward_packed(args.data());
+    }
+    for (const PlanArg *a : {lossArg, lrArg, normArg}) fetch(index(a));
 
-    // Nothing non-finite reaches the weights.
-    const PlanArg *bad = nullptr;
-    int64_t badAt = -1;
-    for (size_t i : checked)
-      if ((badAt = firstNonfinite(plan.args[i], store[i])) >= 0) { bad = &plan.args[i]; break; }
-    if (bad) {
-      std::string what = "step " + std::to_string(step) + ": '" + bad->name + "' is not finite (element " +
-                         std::to_string(badAt) + ")";
+    // Nothing non-finite reaches the weights. The gradient norm is finite
+    // exactly when every gradient is (short of overflowing its square), so
+    // the gradients themselves are only searched to name the culprit.
+    if (!std::isfinite(scalarOf(lossArg)) || !std::isfinite(scalarOf(normArg))) {
+      std::string bad = std::isfinite(scalarOf(lossArg)) ? "grad_norm" : "loss";
+      int64_t badAt = 0;
+      for (size_t i : checked) {
+        fetch(i);
+        if ((badAt = firstNonfinite(plan.args[i], store[i])) >= 0) {
+          bad = plan.args[i].name;
+          break;
+        }
+      }
+      std::string what = "step " + std::to_string(step) + ": '" + bad + "' is not finite (element " +
+                         std::to_string(std::max<int64_t>(badAt, 0)) + ")";
       if (!opt.skipNonfinite) {
         if (!opt.save.empty()) save(opt.save, "the last finite state");
         throw Error(what + "; stopped with the weights of before this step (--skip-nonfinite skips such steps)");
@@ -336,22 +373,39 @@ int trainMain(const Plan &plan, int argc, char **argv) {
       std::printf("%s: step skipped, weights unchanged\n", what.c_str());
       ++skipped;
       ++step;
+      if (cuda) cuda->upload(stepArg);
       continue;
     }
     if (!opt.dumpGrads.empty() && !dumped) {
       std::vector<TensorOut> grads;
       for (size_t i : checked)
-        if (isPrefixed(plan.args[i].name, "grad/"))
+        if (isPrefixed(plan.args[i].name, "grad/")) {
+          fetch(i);
           grads.push_back({plan.args[i].name, plan.args[i].dtype, plan.args[i].shape, store[i].data()});
-      grads.push_back({"loss", DType::F32, {}, store[lossArg - plan.args.data()].data()});
+        }
+      grads.push_back({"loss", DType::F32, {}, store[index(lossArg)].data()});
       writeSafetensors(opt.dumpGrads, grads, {{"model", plan.model}, {"step", std::to_string(step)}});
       std::printf("wrote the gradients of step %lld to %s\n", (long long)step, opt.dumpGrads.c_str());
       dumped = true;
     }
-    std::printf("step %lld/%lld  loss %.6f  lr %.4g  grad-norm %.4g  %.1f images/s\n", (long long)step + 1,
-                (long long)opt.steps, scalarOf(lossArg), scalarOf(lrArg), scalarOf(normArg), plan.batch / seconds);
+    for (auto [o, a] : commits) {
+      if (cuda) cuda->copy(a, o);
+      else std::memcpy(store[a].data(), store[o].data(), bytesOf(plan.args[a]));
+    }
+    if (cuda) fetch(stepArg);
+    seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    std::printf("step %lld/%lld  loss %.6f  lr %.4g  grad-norm %.4g  %.1f images/s\n", (long long)step,
+                (long long)opt.steps, scalarOf(lossArg), scalarOf(lrArg), scalarOf(normArg), plan.batch / seconds.back());
     std::fflush(stdout);
-    for (auto [o, a] : commits) std::memcpy(store[a].data(), store[o].data(), bytesOf(plan.args[a]));
+  }
+  if (seconds.size() > 2) {
+    std::vector<double> rest(seconds.begin() + 1, seconds.end());  // the first step captures and warms up
+    std::sort(rest.begin(), rest.end());
+    std::printf("%zu steps: median %.1f images/s (first step excluded)", seconds.size(),
+                plan.batch / rest[rest.size() / 2]);
+    if (cuda) std::printf(", GPU memory: arena %.1f MiB, resident %.1f MiB", cuda->arenaBytes() / 1048576.0,
+                          cuda->residentBytes() / 1048576.0);
+    std::printf("\n");
   }
   if (skipped) std::printf("%lld steps skipped for non-finite values\n", (long long)skipped);
   if (!opt.save.empty()) save(opt.save, "end of training");

@@ -27,6 +27,9 @@ if [[ $mode == build || $mode == all ]]; then
   # Too big for any one GPU (~170 GB of intermediates): must fail cleanly.
   "$compile" "$root/models/cmt-ti.mlir" --target=cuda --batch=32768 -o "$dir/ti-huge"
   "$compile" "$root/models/cmt-micro.mlir" --target=cuda --gpu-arch=sm_80 -o "$dir/micro-sm80"
+  # The training step (issue 5's GPU half).
+  "$compile" "$golden/cmt-micro.weights.safetensors" --target=cuda --mode=train --head-dropout=0 --batch=4 \
+    -o "$dir/micro4-train"
   echo "built $dir"
 fi
 
@@ -51,6 +54,18 @@ if [[ $mode == run || $mode == all ]]; then
       --output "$dir/$exe.safetensors" > /dev/null
     "$python" "$root/python/compare.py" "$dir/$exe.safetensors" "$golden/cmt-micro.io.safetensors" \
       --tol 1e-4 --names logits=logits_eval || fail=1
+  done
+  # One AdamW step against the golden gradients and update: fp32 within the
+  # CPU's tolerances, tf32 within ten times them.
+  for p in fp32:2e-3:1e-2 tf32:2e-2:1e-1; do
+    IFS=: read -r precision gtol utol <<< "$p"
+    echo "== cmt-micro training step $precision (gradients $gtol, update $utol)"
+    "$dir/micro4-train" --weights "$golden/cmt-micro.weights.safetensors" --data "$golden/cmt-micro.io.safetensors" \
+      --steps 1 --lr 1e-3 --weight-decay 0.05 --label-smoothing 0.1 --precision "$precision" \
+      --dump-grads "$dir/train-grads-$precision.safetensors" --save "$dir/train-after-$precision.safetensors" > /dev/null
+    "$python" "$root/python/check_train.py" "$dir/train-grads-$precision.safetensors" \
+      "$dir/train-after-$precision.safetensors" "$golden/cmt-micro.weights.safetensors" \
+      "$golden/cmt-micro.io.safetensors" --grad-tol "$gtol" --update-tol "$utol" | tail -2 || fail=1
   done
   expect_error() {  # expect_error PATTERN CMD...: one clear error, non-zero exit
     local pattern=$1; shift

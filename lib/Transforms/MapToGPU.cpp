@@ -71,6 +71,8 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
         return op->emitError("cmt-map-to-gpu cannot generalize this op");
       generic = *g;
     }
+    if (generic.getNumLoops() == 0)
+      return scalarKernel(rewriter, generic);
     // Parallel iterators first: they become threads, reductions loops inside.
     SmallVector<unsigned> order;
     for (auto [i, it] : llvm::enumerate(generic.getIteratorTypesArray()))
@@ -93,6 +95,33 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
       return generic.emitError("cmt-map-to-gpu cannot lower this op to loops");
     rewriter.eraseOp(generic);
     return launch(rewriter, (*loops)[0], numParallel);
+  }
+
+  /// A loop-free generic (0-d buffers: a loss, a learning rate): one thread
+  /// loads, computes and stores.
+  LogicalResult scalarKernel(IRRewriter &rewriter, linalg::GenericOp g) {
+    Location loc = g.getLoc();
+    rewriter.setInsertionPoint(g);
+    Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    auto gpuLaunch = gpu::LaunchOp::create(rewriter, loc, one, one, one, one, one, one);
+    Block &body = gpuLaunch.getBody().front();
+    rewriter.setInsertionPointToStart(&body);
+    gpu::TerminatorOp::create(rewriter, loc);
+    rewriter.setInsertionPointToStart(&body);
+    Block &gbody = g.getRegion().front();
+    IRMapping map;
+    // Operands are 0-d buffers, or scalars (a fill's value).
+    for (OpOperand &operand : g->getOpOperands())
+      map.map(gbody.getArgument(operand.getOperandNumber()),
+              isa<MemRefType>(operand.get().getType())
+                  ? memref::LoadOp::create(rewriter, loc, operand.get(), ValueRange{}).getResult()
+                  : operand.get());
+    for (Operation &op : gbody.without_terminator())
+      rewriter.clone(op, map);
+    for (auto [out, v] : llvm::zip(g.getDpsInits(), gbody.getTerminator()->getOperands()))
+      memref::StoreOp::create(rewriter, loc, map.lookupOrDefault(v), out, ValueRange{});
+    rewriter.eraseOp(g);
+    return success();
   }
 
   /// The reduction `yield combine(f(ins), out)` with combine addf or
@@ -181,7 +210,7 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     // Delinearises `id` (i32) over ranges[from, to), innermost fastest.
     auto delinearize = [&](Value id, unsigned from, unsigned to, SmallVectorImpl<Value> &ivs) {
       SmallVector<Value> out(to - from);
-      for (int64_t d = to - 1; d >= static_cast<int64_t>(from); --d) {
+      for (int64_t d = static_cast<int64_t>(to) - 1; d >= static_cast<int64_t>(from); --d) {
         Value idx = d == from ? id : arith::RemUIOp::create(rewriter, loc, id, c32(ranges[d])).getResult();
         if (d > from)
           id = arith::DivUIOp::create(rewriter, loc, id, c32(ranges[d]));

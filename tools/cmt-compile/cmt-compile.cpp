@@ -307,8 +307,6 @@ int main(int argc, char **argv) {
   // one image and the runtime spreads the batch over threads. Training-mode
   // batch statistics need the whole batch in one call, and so does the GPU
   // (one graph for the batch).
-  if (cuda && train)
-    return fail("--target=cuda supports --mode=infer so far (training runs on --target=cpu)");
   int64_t kernelBatch = train || cuda ? batch : 1;
   cmt::GraphPipelineOptions graph;
   graph.batch = kernelBatch;

@@ -268,23 +268,18 @@ LogicalResult Lowering::lower(CrossEntropyOp op) {
   Value x = plain(op.getLogits()), labels = op.getLabels();
   ArrayRef<int64_t> s = shapeOf(x);
   int64_t batch = s[0], classes = s[1];
-  Value smoothing = scalar(op.getLabelSmoothing());
+  Value smoothing = plain(op.getLabelSmoothing());
   AffineMap id = identity(2), row = dims(2, {0}), id1 = identity(1);
   SmallVector<IteratorType> reduce = {kPar, kRed};
   auto c = [](OpBuilder &nb, Location l, double v) -> Value {
     return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
   };
   auto [max, sumExp] = softmaxStats(x);
-  Value offWeight = arith::DivFOp::create(b, loc, smoothing, cst(static_cast<double>(classes)));
-  Value onWeight = arith::AddFOp::create(b, loc, arith::SubFOp::create(b, loc, cst(1.0), smoothing), offWeight);
   // Per image: the smoothed target's weighted logit, (1 - s) x[label] + s mean(x).
-  Value target = generic({x, labels}, filled({batch}, 0.0), {id, row, row}, reduce,
+  Value target = generic({x, labels, smoothing}, filled({batch}, 0.0), {id, row, scalarMap(2), row}, reduce,
                          [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                           Value k = arith::IndexCastOp::create(nb, l, nb.getI64Type(),
-                                                                linalg::IndexOp::create(nb, l, 1));
-                           Value hit = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, k, a[1]);
-                           Value w = arith::SelectOp::create(nb, l, hit, onWeight, offWeight);
-                           return arith::AddFOp::create(nb, l, a[2], arith::MulFOp::create(nb, l, w, a[0]));
+                           Value w = smoothedTarget(nb, l, a[1], a[2], classes);
+                           return arith::AddFOp::create(nb, l, a[3], arith::MulFOp::create(nb, l, w, a[0]));
                          });
   // loss = mean over images of logsumexp - target
   Value loss = generic({max, sumExp, target}, filled({}, 0.0),

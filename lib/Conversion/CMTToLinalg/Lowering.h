@@ -139,12 +139,41 @@ private:
     }
     return tensor::PadOp::create(b, loc, type(out), v, l, h, cst(0.0));
   }
-  /// The element of a 0-d tensor (a run-time scalar), or of a vector at `i`.
-  Value scalar(Value t, std::optional<int64_t> i = std::nullopt) {
-    SmallVector<Value> idx;
-    if (i)
-      idx.push_back(arith::ConstantIndexOp::create(b, loc, *i));
-    return tensor::ExtractOp::create(b, loc, plain(t), idx);
+  /// Entry `i` of a vector (the hyper-parameters) as a 0-d tensor: a view,
+  /// so that kernels read it where it lies (on the GPU, device memory).
+  Value element(Value vector, int64_t i) {
+    auto t = RankedTensorType::get({}, cast<RankedTensorType>(vector.getType()).getElementType());
+    return tensor::ExtractSliceOp::create(b, loc, t, plain(vector), ArrayRef<OpFoldResult>{b.getIndexAttr(i)},
+                                          ArrayRef<OpFoldResult>{b.getIndexAttr(1)},
+                                          ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  }
+  /// In a loop over (image, class) with the label `label`: the smoothed
+  /// target probability of the class, (1 - s) [class == label] + s / C.
+  static Value smoothedTarget(OpBuilder &nb, Location l, Value label, Value s, int64_t classes) {
+    Value k = arith::IndexCastOp::create(nb, l, nb.getI64Type(), linalg::IndexOp::create(nb, l, 1));
+    Value hit = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, k, label);
+    Value off = arith::DivFOp::create(
+        nb, l, s, arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(static_cast<double>(classes))));
+    Value one = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(1.0));
+    Value on = arith::AddFOp::create(nb, l, arith::SubFOp::create(nb, l, one, s), off);
+    return arith::SelectOp::create(nb, l, hit, on, off);
+  }
+  /// The map that reads a 0-d tensor from a loop nest of `numDims` loops.
+  AffineMap scalarMap(unsigned numDims) { return AffineMap::get(numDims, 0, {}, b.getContext()); }
+  /// A computation on run-time scalars (0-d tensors) with 0-d results: one
+  /// loop-free generic, a single-thread kernel on the GPU.
+  SmallVector<Value> scalarGeneric(ValueRange ins, unsigned numResults,
+                                   function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)> body) {
+    SmallVector<Value> inits;
+    for (unsigned i = 0; i < numResults; ++i)
+      inits.push_back(empty({}));
+    SmallVector<AffineMap> maps(ins.size() + numResults, scalarMap(0));
+    auto op = linalg::GenericOp::create(
+        b, loc, ValueRange(inits).getTypes(), ins, inits, maps, ArrayRef<IteratorType>{},
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          linalg::YieldOp::create(nb, l, body(nb, l, args.take_front(ins.size())));
+        });
+    return SmallVector<Value>(op.getResults());
   }
   /// Sum over every dimension but those in `keep` (kept in order).
   Value reduceSum(Value x, ArrayRef<unsigned> keep) {
@@ -224,6 +253,9 @@ private:
   LogicalResult lower(GlobalNormOp op);
   LogicalResult lower(OptimizerStepOp op);
   Value conv2dInputGrad(Conv2DGradOp op, Value dyRows, Value w);
+  /// Per-step optimizer coefficients, computed once per (decay) class.
+  SmallVector<Value> optimizerCoefficients(OptimizerStepOp op);
+  DenseMap<std::tuple<Value, Value, Value, Value, unsigned>, SmallVector<Value>> coefficients;
 
   Value depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
                         ArrayRef<int64_t> strides, ArrayRef<int64_t> padding);

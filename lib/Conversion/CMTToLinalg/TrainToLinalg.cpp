@@ -31,8 +31,9 @@ Value fconst(OpBuilder &b, Location l, double v) {
 /// stride 1 (a gather of the taps that read each input position), and
 /// non-overlapping patches (stride = kernel, no padding: a reshape).
 Value Lowering::conv2dInputGrad(Conv2DGradOp op, Value dy, Value w) {
-  ArrayRef<int64_t> xs = shapeOf(image(op.getInput())), ws = shapeOf(w), ys = shapeOf(dy);
-  int64_t n = xs[0], H = xs[1], W = xs[2], C = xs[3], kh = ws[2], kw = ws[3];
+  // The input itself is not read: only its shape (NCHW) matters.
+  ArrayRef<int64_t> xs = shapeOf(op.getInput()), ws = shapeOf(w), ys = shapeOf(dy);
+  int64_t n = xs[0], C = xs[1], H = xs[2], W = xs[3], kh = ws[2], kw = ws[3];
   int64_t oh = ys[1], ow = ys[2];
   ArrayRef<int64_t> strides = op.getStrides(), padding = op.getPadding();
   bool depthwise = op.getGroups() > 1;
@@ -91,8 +92,7 @@ LogicalResult Lowering::lower(Conv2DGradOp op) {
   ArrayRef<int64_t> ws = shapeOf(w), ys = shapeOf(dy);
   int64_t outC = ws[0], kh = ws[2], kw = ws[3];
   int64_t groups = op.getGroups();
-  Value x = image(op.getInput());
-  int64_t inC = shapeOf(x)[3];
+  int64_t inC = shapeOf(op.getInput())[1];
   bool depthwise = groups == inC && outC == inC && groups > 1;
   if (groups != 1 && !depthwise)
     return op.emitOpError("gradients of grouped convolutions other than depthwise are not "
@@ -104,7 +104,7 @@ LogicalResult Lowering::lower(Conv2DGradOp op) {
     lowered[op.getDbias()] = reduceSum(dy, {3});
 
   if (!op.getDweight().use_empty()) {
-    Value dw;
+    Value x = image(op.getInput()), dw;
     if (depthwise) {
       // (kh, kw, n, oh, ow, c): channels innermost, as in the forward.
       Value padded = pad(x, padding[0], padding[1]);
@@ -408,21 +408,16 @@ LogicalResult Lowering::lower(CrossEntropyGradOp op) {
   Value x = plain(op.getLogits()), labels = op.getLabels();
   ArrayRef<int64_t> s = shapeOf(x);
   int64_t batch = s[0], classes = s[1];
-  Value smoothing = scalar(op.getLabelSmoothing());
-  Value dloss = arith::DivFOp::create(b, loc, scalar(op.getDloss()), cst(static_cast<double>(batch)));
-  Value off = arith::DivFOp::create(b, loc, smoothing, cst(static_cast<double>(classes)));
-  Value on = arith::AddFOp::create(b, loc, arith::SubFOp::create(b, loc, cst(1.0), smoothing), off);
   auto [max, sumExp] = softmaxStats(x);
-  AffineMap id = identity(2), row = dims(2, {0});
-  lowered[op] = elementwise({x, labels, max, sumExp}, {id, row, row, row},
+  AffineMap id = identity(2), row = dims(2, {0}), one = scalarMap(2);
+  lowered[op] = elementwise({x, labels, max, sumExp, plain(op.getLabelSmoothing()), plain(op.getDloss())},
+                            {id, row, row, row, one, one},
                             [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                              Value k = arith::IndexCastOp::create(nb, l, nb.getI64Type(),
-                                                                   linalg::IndexOp::create(nb, l, 1));
-                              Value hit = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, k, a[1]);
-                              Value target = arith::SelectOp::create(nb, l, hit, on, off);
+                              Value target = smoothedTarget(nb, l, a[1], a[4], classes);
                               Value e = math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, a[0], a[2]));
                               Value prob = arith::DivFOp::create(nb, l, e, a[3]);
-                              return arith::MulFOp::create(nb, l, dloss, arith::SubFOp::create(nb, l, prob, target));
+                              Value scale = arith::DivFOp::create(nb, l, a[5], fconst(nb, l, static_cast<double>(batch)));
+                              return arith::MulFOp::create(nb, l, scale, arith::SubFOp::create(nb, l, prob, target));
                             });
   return success();
 }
@@ -453,64 +448,109 @@ struct Scalars {
 
 LogicalResult Lowering::lower(LearningRateOp op) {
   using namespace cmt::train;
-  Scalars s{b, loc};
-  Value step = s.toF32(scalar(op.getStep()));
-  auto h = [&](int i) { return scalar(op.getHyper(), i); };
-  Value lr = h(kLr), minLr = h(kMinLr), warmup = h(kWarmupSteps), total = h(kScheduleSteps);
-  Value warm = s.div(s.mul(lr, s.add(step, s.c(1.0))), s.max(warmup, s.c(1.0)));
-  Value span = s.max(s.sub(total, warmup), s.c(1.0));
-  Value t = s.min(s.max(s.div(s.sub(step, warmup), span), s.c(0.0)), s.c(1.0));
-  Value cosine = math::CosOp::create(b, loc, s.mul(t, s.c(M_PI)));
-  Value decayed = s.add(minLr, s.mul(s.mul(s.sub(lr, minLr), s.c(0.5)), s.add(s.c(1.0), cosine)));
-  Value after = s.select(s.gt(h(kCosine), s.c(0.5)), decayed, lr);
-  Value rate = s.select(s.lt(step, warmup), warm, after);
-  lowered[op] = tensor::FromElementsOp::create(b, loc, RankedTensorType::get({}, f32()), rate);
+  Value hyper = op.getHyper();
+  SmallVector<Value> ins = {plain(op.getStep())};
+  for (int i : {kLr, kMinLr, kWarmupSteps, kScheduleSteps, kCosine})
+    ins.push_back(element(hyper, i));
+  lowered[op] = scalarGeneric(ins, 1, [](OpBuilder &nb, Location l, ValueRange a) -> SmallVector<Value> {
+    Scalars s{nb, l};
+    Value step = s.toF32(a[0]), lr = a[1], minLr = a[2], warmup = a[3], total = a[4], cosine = a[5];
+    Value warm = s.div(s.mul(lr, s.add(step, s.c(1.0))), s.max(warmup, s.c(1.0)));
+    Value span = s.max(s.sub(total, warmup), s.c(1.0));
+    Value t = s.min(s.max(s.div(s.sub(step, warmup), span), s.c(0.0)), s.c(1.0));
+    Value cos = math::CosOp::create(nb, l, s.mul(t, s.c(M_PI)));
+    Value decayed = s.add(minLr, s.mul(s.mul(s.sub(lr, minLr), s.c(0.5)), s.add(s.c(1.0), cos)));
+    Value after = s.select(s.gt(cosine, s.c(0.5)), decayed, lr);
+    return {s.select(s.lt(step, warmup), warm, after)};
+  })[0];
   return success();
 }
 
 LogicalResult Lowering::lower(GlobalNormOp op) {
+  // Rows first (parallel over the leading dimension), then one sum of the
+  // partial sums: a full reduction of a large tensor in one pass would run
+  // on a single GPU thread.
   Value acc = filled({}, 0.0);
   for (Value t : op.getTensors()) {
     Value v = plain(t); // the layout does not change a sum of squares
-    unsigned rank = shapeOf(v).size();
-    acc = generic({v}, acc, {identity(rank), AffineMap::get(rank, 0, {}, b.getContext())},
-                  SmallVector<IteratorType>(rank, kRed),
+    ArrayRef<int64_t> shape = shapeOf(v);
+    if (shape.size() >= 2) {
+      SmallVector<ReassociationIndices> groups = {{0}, {}};
+      for (unsigned d = 1; d < shape.size(); ++d)
+        groups[1].push_back(d);
+      v = collapse(v, groups);
+      v = generic({v}, filled({shape[0]}, 0.0), {identity(2), dims(2, {0})}, {kPar, kRed},
+                  [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                    return arith::AddFOp::create(nb, l, a[1], arith::MulFOp::create(nb, l, a[0], a[0]));
+                  });
+      acc = generic({v}, acc, {identity(1), scalarMap(1)}, {kRed},
+                    [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                      return arith::AddFOp::create(nb, l, a[1], a[0]);
+                    });
+      continue;
+    }
+    unsigned rank = shape.size();
+    acc = generic({v}, acc, {identity(rank), scalarMap(rank)}, SmallVector<IteratorType>(rank, kRed),
                   [](OpBuilder &nb, Location l, ValueRange a) -> Value {
                     return arith::AddFOp::create(nb, l, a[1], arith::MulFOp::create(nb, l, a[0], a[0]));
                   });
   }
-  Value norm = math::SqrtOp::create(b, loc, tensor::ExtractOp::create(b, loc, acc, ValueRange{}));
-  lowered[op] = tensor::FromElementsOp::create(b, loc, RankedTensorType::get({}, f32()), norm);
+  lowered[op] = scalarGeneric({acc}, 1, [](OpBuilder &nb, Location l, ValueRange a) -> SmallVector<Value> {
+    return {math::SqrtOp::create(nb, l, a[0])};
+  })[0];
   return success();
+}
+
+/// clip scale, 1 - lr * wd, lr / (1 - b1^t), sqrt(1 - b2^t), and the
+/// hyper-parameters the update reads (wd, b1, b2, eps, momentum, lr, flags).
+SmallVector<Value> Lowering::optimizerCoefficients(OptimizerStepOp op) {
+  using namespace cmt::train;
+  auto key = std::make_tuple(op.getLr(), op.getNorm(), op.getStep(), op.getHyper(), unsigned(op.getDecay()));
+  auto it = coefficients.find(key);
+  if (it != coefficients.end())
+    return it->second;
+  Value hyper = op.getHyper();
+  SmallVector<Value> ins = {plain(op.getLr()), plain(op.getNorm()), plain(op.getStep())};
+  for (int i : {kClipNorm, kWeightDecay, kBeta1, kBeta2, kEps, kMomentum, kOptimizer, kNesterov})
+    ins.push_back(element(hyper, i));
+  bool decay = op.getDecay();
+  SmallVector<Value> c = scalarGeneric(ins, 11, [&](OpBuilder &nb, Location l, ValueRange a) -> SmallVector<Value> {
+    Scalars s{nb, l};
+    Value lr = a[0], norm = a[1], t = s.add(s.toF32(a[2]), s.c(1.0)), clip = a[3];
+    Value wd = decay ? a[4] : s.c(0.0);
+    Value beta1 = a[5], beta2 = a[6];
+    Value clipScale = s.select(s.gt(clip, s.c(0.0)), s.min(s.c(1.0), s.div(clip, s.add(norm, s.c(1e-6)))), s.c(1.0));
+    Value shrink = s.sub(s.c(1.0), s.mul(lr, wd));
+    Value stepSize = s.div(lr, s.sub(s.c(1.0), s.pow(beta1, t)));
+    Value sqrtBc2 = math::SqrtOp::create(nb, l, s.sub(s.c(1.0), s.pow(beta2, t)));
+    return {clipScale, shrink, stepSize, sqrtBc2, wd, beta1, beta2, a[7], a[8], a[9], a[10]};
+  });
+  c.push_back(plain(op.getLr()));
+  coefficients[key] = c;
+  return c;
 }
 
 LogicalResult Lowering::lower(OptimizerStepOp op) {
   using namespace cmt::train;
-  Scalars s{b, loc};
-  auto h = [&](int i) { return scalar(op.getHyper(), i); };
-  Value lr = scalar(op.getLr()), norm = scalar(op.getNorm());
-  Value t = s.add(s.toF32(scalar(op.getStep())), s.c(1.0));
-  Value clip = h(kClipNorm);
-  Value clipScale = s.select(s.gt(clip, s.c(0.0)),
-                             s.min(s.c(1.0), s.div(clip, s.add(norm, s.c(1e-6)))), s.c(1.0));
-  Value wd = op.getDecay() ? h(kWeightDecay) : s.c(0.0);
-  Value beta1 = h(kBeta1), beta2 = h(kBeta2), eps = h(kEps), momentum = h(kMomentum);
-  Value isSgd = s.gt(h(kOptimizer), s.c(0.5)), nesterov = s.gt(h(kNesterov), s.c(0.5));
-  Value shrink = s.sub(s.c(1.0), s.mul(lr, wd));
-  Value stepSize = s.div(lr, s.sub(s.c(1.0), s.pow(beta1, t)));
-  Value sqrtBc2 = math::SqrtOp::create(b, loc, s.sub(s.c(1.0), s.pow(beta2, t)));
-
+  SmallVector<Value> c = optimizerCoefficients(op);
   // The parameter's own layout throughout: p, g, m and v are read alike.
   Value p = plain(op.getParam()), g = plain(op.getGrad()), m = plain(op.getM()), v = plain(op.getV());
   unsigned rank = shapeOf(p).size();
-  AffineMap id = identity(rank);
+  AffineMap id = identity(rank), one = scalarMap(rank);
+  SmallVector<Value> ins = {p, g, m, v};
+  ins.append(c);
+  SmallVector<AffineMap> maps(4, id);
+  maps.append(c.size(), one);
+  maps.append(3, id);
   auto type = p.getType();
   auto update = linalg::GenericOp::create(
-      b, loc, TypeRange{type, type, type}, ValueRange{p, g, m, v},
-      ValueRange{empty(shapeOf(p)), empty(shapeOf(p)), empty(shapeOf(p))},
-      SmallVector<AffineMap>(7, id), SmallVector<IteratorType>(rank, kPar),
-      [&](OpBuilder &nb, Location l, ValueRange a) {
+      b, loc, TypeRange{type, type, type}, ins,
+      ValueRange{empty(shapeOf(p)), empty(shapeOf(p)), empty(shapeOf(p))}, maps,
+      SmallVector<IteratorType>(rank, kPar), [&](OpBuilder &nb, Location l, ValueRange a) {
         Scalars e{nb, l};
+        Value clipScale = a[4], shrink = a[5], stepSize = a[6], sqrtBc2 = a[7], wd = a[8], beta1 = a[9],
+              beta2 = a[10], eps = a[11], momentum = a[12], lr = a[15];
+        Value isSgd = e.gt(a[13], e.c(0.5)), nesterov = e.gt(a[14], e.c(0.5));
         Value param = a[0], grad = e.mul(a[1], clipScale), mv = a[2], vv = a[3];
         // AdamW
         Value m1 = e.add(e.mul(beta1, mv), e.mul(e.sub(e.c(1.0), beta1), grad));

@@ -167,3 +167,103 @@ func.func @counter(%n: tensor<i64>) -> tensor<i64> {
   %0 = cmt.increment %n : tensor<i64>
   return %0 : tensor<i64>
 }
+
+// -----
+
+// Linear gradients with the leading dimensions flattened to rows: dx = dy W
+// and dW = dy^T x are contractions (init + a * b), db a column sum.
+// CHECK-LABEL: func.func @linear_grad
+// CHECK-DAG:  %[[X:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1], [2]] : tensor<2x16x8xf32> into tensor<32x8xf32>
+// CHECK-DAG:  %[[DY:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1], [2]] : tensor<2x16x4xf32> into tensor<32x4xf32>
+// CHECK:      %[[DX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[DY]], %arg2 : tensor<32x4xf32>, tensor<4x8xf32>) outs({{.*}} : tensor<32x8xf32>)
+// CHECK-NEXT: ^bb0(%[[A:.*]]: f32, %[[B:.*]]: f32, %[[C:.*]]: f32):
+// CHECK-NEXT:   %[[M:.*]] = arith.mulf %[[A]], %[[B]]
+// CHECK-NEXT:   arith.addf %[[C]], %[[M]]
+// CHECK:      %[[DXE:.*]] = tensor.expand_shape %[[DX]] {{\[\[}}0, 1], [2]] output_shape [2, 16, 8] : tensor<32x8xf32> into tensor<2x16x8xf32>
+// CHECK:      %[[DW:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[DY]], %[[X]] : tensor<32x4xf32>, tensor<32x8xf32>) outs({{.*}} : tensor<4x8xf32>)
+// CHECK:      %[[DB:.*]] = linalg.generic {{.*}}iterator_types = ["reduction", "parallel"]} ins(%[[DY]] : tensor<32x4xf32>) outs({{.*}} : tensor<4xf32>)
+// CHECK:      return %[[DXE]], %[[DW]], %[[DB]]
+func.func @linear_grad(%dy: tensor<2x16x4xf32>, %t: tensor<2x16x8xf32>, %w: tensor<4x8xf32>)
+    -> (tensor<2x16x8xf32>, tensor<4x8xf32>, tensor<4xf32>) {
+  %dx, %dw, %db = cmt.linear_grad %dy, %t, %w : tensor<2x16x4xf32>, tensor<2x16x8xf32>, tensor<4x8xf32>
+  return %dx, %dw, %db : tensor<2x16x8xf32>, tensor<4x8xf32>, tensor<4xf32>
+}
+
+// -----
+
+// Results nothing uses are not computed: only the weight's contraction.
+// CHECK-LABEL: func.func @linear_grad_weight_only
+// CHECK-COUNT-1: linalg.generic
+// CHECK-NOT:  linalg.generic
+// CHECK:      return
+func.func @linear_grad_weight_only(%dy: tensor<2x16x4xf32>, %t: tensor<2x16x8xf32>, %w: tensor<4x8xf32>)
+    -> tensor<4x8xf32> {
+  %dx, %dw, %db = cmt.linear_grad %dy, %t, %w : tensor<2x16x4xf32>, tensor<2x16x8xf32>, tensor<4x8xf32>
+  return %dw : tensor<4x8xf32>
+}
+
+// -----
+
+// A strided convolution (stride 2, kernel 3, padding 1) whose input gradient
+// is unused: the bias gradient is a channel sum, the weight gradient the
+// contraction dy^T (O, R) x patches (R, C*KH*KW); no input gradient is built.
+// CHECK-LABEL: func.func @conv2d_grad_weight
+// CHECK:      iterator_types = ["reduction", "reduction", "reduction", "parallel"]{{.*}} outs({{.*}} : tensor<8xf32>)
+// CHECK:      tensor.pad {{.*}} low[0, 1, 1, 0] high[0, 1, 1, 0]
+// CHECK:      tensor.collapse_shape {{.*}} into tensor<16x27xf32>
+// CHECK:      %[[DW:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]{{.*}} outs({{.*}} : tensor<8x27xf32>)
+// CHECK:      tensor.expand_shape %[[DW]] {{.*}} into tensor<8x3x3x3xf32>
+// CHECK-NOT:  linalg.generic
+// CHECK:      return
+func.func @conv2d_grad_weight(%dy: tensor<1x8x4x4xf32>, %x: tensor<1x3x8x8xf32>, %w: tensor<8x3x3x3xf32>)
+    -> (tensor<8x3x3x3xf32>, tensor<8xf32>) {
+  %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [2, 2] padding = [1, 1] groups = 1
+      : tensor<1x8x4x4xf32>, tensor<1x3x8x8xf32>, tensor<8x3x3x3xf32>
+  return %dw, %db : tensor<8x3x3x3xf32>, tensor<8xf32>
+}
+
+// -----
+
+// The same convolution's input gradient is needed: not implemented.
+func.func @conv2d_grad_strided_input(%dy: tensor<1x8x4x4xf32>, %x: tensor<1x3x8x8xf32>, %w: tensor<8x3x3x3xf32>)
+    -> tensor<1x3x8x8xf32> {
+  // expected-error @+1 {{'cmt.conv2d_grad' op input gradient of a convolution with strides [2, 2], kernel 3x3 and padding [1, 1] is not implemented (stride 1, or stride = kernel without padding)}}
+  %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [2, 2] padding = [1, 1] groups = 1
+      : tensor<1x8x4x4xf32>, tensor<1x3x8x8xf32>, tensor<8x3x3x3xf32>
+  return %dx : tensor<1x3x8x8xf32>
+}
+
+// -----
+
+// Stride 1 (depthwise): each tap's product dy * w, padded by kernel - 1 -
+// padding, then gathered back to the input position with two reductions.
+// CHECK-LABEL: func.func @conv2d_grad_input
+// CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]{{.*}} outs({{.*}} : tensor<1x8x8x4x3x3xf32>)
+// CHECK:      tensor.pad {{.*}} low[0, 1, 1, 0, 0, 0] high[0, 1, 1, 0, 0, 0]
+// CHECK:      %[[DX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]{{.*}} outs({{.*}} : tensor<1x8x8x4xf32>)
+// CHECK:      linalg.transpose ins(%[[DX]] {{.*}} permutation = [0, 3, 1, 2]
+func.func @conv2d_grad_input(%dy: tensor<1x4x8x8xf32>, %x: tensor<1x4x8x8xf32>, %w: tensor<4x1x3x3xf32>)
+    -> tensor<1x4x8x8xf32> {
+  %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [1, 1] padding = [1, 1] groups = 4
+      : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>, tensor<4x1x3x3xf32>
+  return %dx : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+// One elementwise pass updates the parameter and both moments: a single
+// linalg.generic with three results over the parameter's shape.
+// CHECK-LABEL: func.func @optimizer_step
+// CHECK:      %[[U:.*]]:3 = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]} ins(%arg0, %arg1, %arg2, %arg3, {{.*}}) outs({{.*}} : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
+// CHECK:        math.sqrt
+// CHECK:        linalg.yield {{.*}} : f32, f32, f32
+// CHECK-NEXT: } -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
+// CHECK-NOT:  linalg.generic
+// CHECK:      return %[[U]]#0, %[[U]]#1, %[[U]]#2
+func.func @optimizer_step(%p: tensor<4x8xf32>, %g: tensor<4x8xf32>, %m: tensor<4x8xf32>, %v: tensor<4x8xf32>,
+                          %lr: tensor<f32>, %norm: tensor<f32>, %step: tensor<i64>, %hyper: tensor<15xf32>)
+    -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) {
+  %p1, %m1, %v1 = cmt.optimizer_step %p, %g, %m, %v, %lr, %norm, %step, %hyper decay = true
+      : tensor<4x8xf32>, tensor<15xf32>
+  return %p1, %m1, %v1 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
+}

@@ -352,3 +352,131 @@ func.func @ce_labels(%l: tensor<4x10xf32>, %y: tensor<3xi64>, %s: tensor<f32>) {
   %0 = cmt.cross_entropy %l, %y, %s : tensor<4x10xf32>, tensor<3xi64>
   return
 }
+
+// -----
+
+func.func @conv_grad_dy(%dy: tensor<2x8x16x16xf32>, %x: tensor<2x3x16x16xf32>, %w: tensor<8x3x3x3xf32>) {
+  // expected-error @+1 {{'cmt.conv2d_grad' op dy must have the convolution's output type (2, 8, 8, 8) of the input's element type}}
+  %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [2, 2] padding = [1, 1] groups = 1 : tensor<2x8x16x16xf32>, tensor<2x3x16x16xf32>, tensor<8x3x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_strides(%dy: tensor<2x8x8x8xf32>, %x: tensor<2x3x16x16xf32>, %w: tensor<8x3x3x3xf32>) {
+  // expected-error @+1 {{'cmt.conv2d_grad' op strides must be two positive integers}}
+  %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [2] padding = [1, 1] groups = 1 : tensor<2x8x8x8xf32>, tensor<2x3x16x16xf32>, tensor<8x3x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_rank(%dy: tensor<2x8x8xf32>, %x: tensor<2x3x16x16xf32>, %w: tensor<8x3x3x3xf32>) {
+  // expected-error @+1 {{'cmt.conv2d_grad' op dy must have rank 4, got 3}}
+  %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [2, 2] padding = [1, 1] groups = 1 : tensor<2x8x8xf32>, tensor<2x3x16x16xf32>, tensor<8x3x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @linear_grad_dy(%dy: tensor<2x16x5xf32>, %t: tensor<2x16x8xf32>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{'cmt.linear_grad' op dy must have the shape of the linear's output, and the weight (out, in) must match the input's last dimension}}
+  %dx, %dw, %db = cmt.linear_grad %dy, %t, %w : tensor<2x16x5xf32>, tensor<2x16x8xf32>, tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @linear_grad_weight(%dy: tensor<2x16x4xf32>, %t: tensor<2x16x8xf32>, %w: tensor<4x7xf32>) {
+  // expected-error @+1 {{'cmt.linear_grad' op dy must have the shape of the linear's output, and the weight (out, in) must match the input's last dimension}}
+  %dx, %dw, %db = cmt.linear_grad %dy, %t, %w : tensor<2x16x4xf32>, tensor<2x16x8xf32>, tensor<4x7xf32>
+  return
+}
+
+// -----
+
+func.func @linear_grad_rank(%dy: tensor<f32>, %t: tensor<f32>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{'cmt.linear_grad' op input must have rank at least 1}}
+  %dx, %dw, %db = cmt.linear_grad %dy, %t, %w : tensor<f32>, tensor<f32>, tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @bn_grad_weight(%dy: tensor<2x8x4x4xf32>, %x: tensor<2x8x4x4xf32>, %w: tensor<4xf32>) {
+  // expected-error @+1 {{'cmt.batch_norm_grad' op weight must have 8 elements (input dimension 1)}}
+  %dx, %dw, %db = cmt.batch_norm_grad %dy, %x, %w eps = 1.0e-5 : tensor<2x8x4x4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @bn_grad_rank(%dy: tensor<8xf32>, %x: tensor<8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'cmt.batch_norm_grad' op input must have rank at least 2}}
+  %dx, %dw, %db = cmt.batch_norm_grad %dy, %x, %w eps = 1.0e-5 : tensor<8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @ln_grad_weight(%dy: tensor<2x16x8xf32>, %x: tensor<2x16x8xf32>, %w: tensor<16xf32>) {
+  // expected-error @+1 {{'cmt.layer_norm_grad' op weight must have 8 elements (input dimension 2)}}
+  %dx, %dw, %db = cmt.layer_norm_grad %dy, %x, %w eps = 1.0e-6 : tensor<2x16x8xf32>, tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @ln_grad_weight_rank(%dy: tensor<2x16x8xf32>, %x: tensor<2x16x8xf32>, %w: tensor<2x4xf32>) {
+  // expected-error @+1 {{'cmt.layer_norm_grad' op weight must have 8 elements (input dimension 2)}}
+  %dx, %dw, %db = cmt.layer_norm_grad %dy, %x, %w eps = 1.0e-6 : tensor<2x16x8xf32>, tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @ln_grad_rank(%dy: tensor<8xf32>, %x: tensor<8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'cmt.layer_norm_grad' op input must have rank at least 2}}
+  %dx, %dw, %db = cmt.layer_norm_grad %dy, %x, %w eps = 1.0e-6 : tensor<8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @pool_grad_channels(%dy: tensor<2x8xf32>) {
+  // expected-error @+1 {{'cmt.global_avg_pool_grad' op maps (N, C) to (N, C, H, W); got 'tensor<2x8xf32>' -> 'tensor<2x4x4x4xf32>'}}
+  %0 = cmt.global_avg_pool_grad %dy : tensor<2x8xf32> -> tensor<2x4x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @pool_grad_rank(%dy: tensor<2x8xf32>) {
+  // expected-error @+1 {{'cmt.global_avg_pool_grad' op maps (N, C) to (N, C, H, W); got 'tensor<2x8xf32>' -> 'tensor<2x8x16xf32>'}}
+  %0 = cmt.global_avg_pool_grad %dy : tensor<2x8xf32> -> tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @lr_hyper(%step: tensor<i64>, %h: tensor<4xf32>) {
+  // expected-error @+1 {{'cmt.learning_rate' op hyper must hold the 15 hyper-parameters of runtime/train_hyper.h, got 4}}
+  %0 = cmt.learning_rate %step, %h : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @optimizer_hyper(%p: tensor<4xf32>, %s: tensor<f32>, %step: tensor<i64>, %h: tensor<16xf32>) {
+  // expected-error @+1 {{'cmt.optimizer_step' op hyper must hold the 15 hyper-parameters of runtime/train_hyper.h, got 16}}
+  %0:3 = cmt.optimizer_step %p, %p, %p, %p, %s, %s, %step, %h decay = false : tensor<4xf32>, tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @bn_grad_dynamic(%dy: tensor<?x8xf32>, %x: tensor<?x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'cmt.batch_norm_grad' op needs static shapes}}
+  %0:3 = cmt.batch_norm_grad %dy, %x, %w eps = 1.0e-5 : tensor<?x8xf32>, tensor<8xf32>
+  return
+}

@@ -94,3 +94,126 @@ func.func @counter(%n: tensor<i64>) -> tensor<i64> {
   %0 = cmt.increment %n : tensor<i64>
   return %0 : tensor<i64>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @conv2d_grad
+// CHECK: cmt.conv2d_grad %{{.*}}, %{{.*}}, %{{.*}} strides = [2, 2] padding = [1, 1] groups = 1 : tensor<2x8x8x8xf32>, tensor<2x3x16x16xf32>, tensor<8x3x3x3xf32>
+func.func @conv2d_grad(%dy: tensor<2x8x8x8xf32>, %x: tensor<2x3x16x16xf32>, %w: tensor<8x3x3x3xf32>)
+    -> (tensor<2x3x16x16xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>) {
+  %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [2, 2] padding = [1, 1] groups = 1
+      : tensor<2x8x8x8xf32>, tensor<2x3x16x16xf32>, tensor<8x3x3x3xf32>
+  return %dx, %dw, %db : tensor<2x3x16x16xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @batch_norm_grad
+// CHECK: cmt.batch_norm_grad %{{.*}}, %{{.*}}, %{{.*}} eps = 1.000000e-05 : tensor<2x8x4x4xf32>, tensor<8xf32>
+func.func @batch_norm_grad(%dy: tensor<2x8x4x4xf32>, %x: tensor<2x8x4x4xf32>, %w: tensor<8xf32>)
+    -> (tensor<2x8x4x4xf32>, tensor<8xf32>, tensor<8xf32>) {
+  %dx, %dw, %db = cmt.batch_norm_grad %dy, %x, %w eps = 1.0e-5 : tensor<2x8x4x4xf32>, tensor<8xf32>
+  return %dx, %dw, %db : tensor<2x8x4x4xf32>, tensor<8xf32>, tensor<8xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @layer_norm_grad
+// CHECK: cmt.layer_norm_grad %{{.*}}, %{{.*}}, %{{.*}} eps = 9.9999999999999995E-7 : tensor<2x16x8xf32>, tensor<8xf32>
+func.func @layer_norm_grad(%dy: tensor<2x16x8xf32>, %t: tensor<2x16x8xf32>, %w: tensor<8xf32>)
+    -> (tensor<2x16x8xf32>, tensor<8xf32>, tensor<8xf32>) {
+  %dx, %dw, %db = cmt.layer_norm_grad %dy, %t, %w eps = 1.0e-6 : tensor<2x16x8xf32>, tensor<8xf32>
+  return %dx, %dw, %db : tensor<2x16x8xf32>, tensor<8xf32>, tensor<8xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @gelu_grad
+// CHECK: cmt.gelu_grad %{{.*}}, %{{.*}} : tensor<2x8x4x4xf32>
+func.func @gelu_grad(%dy: tensor<2x8x4x4xf32>, %x: tensor<2x8x4x4xf32>) -> tensor<2x8x4x4xf32> {
+  %0 = cmt.gelu_grad %dy, %x : tensor<2x8x4x4xf32>
+  return %0 : tensor<2x8x4x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @swish_grad
+// CHECK: cmt.swish_grad %{{.*}}, %{{.*}} : tensor<2x8x4x4xf32>
+func.func @swish_grad(%dy: tensor<2x8x4x4xf32>, %x: tensor<2x8x4x4xf32>) -> tensor<2x8x4x4xf32> {
+  %0 = cmt.swish_grad %dy, %x : tensor<2x8x4x4xf32>
+  return %0 : tensor<2x8x4x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @linear_grad
+// CHECK: cmt.linear_grad %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x16x4xf32>, tensor<2x16x8xf32>, tensor<4x8xf32>
+func.func @linear_grad(%dy: tensor<2x16x4xf32>, %t: tensor<2x16x8xf32>, %w: tensor<4x8xf32>)
+    -> (tensor<2x16x8xf32>, tensor<4x8xf32>, tensor<4xf32>) {
+  %dx, %dw, %db = cmt.linear_grad %dy, %t, %w : tensor<2x16x4xf32>, tensor<2x16x8xf32>, tensor<4x8xf32>
+  return %dx, %dw, %db : tensor<2x16x8xf32>, tensor<4x8xf32>, tensor<4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @attention_grad
+// CHECK: cmt.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} heads = 2 scale = 5.000000e-01 : tensor<2x16x8xf32>, tensor<2x4x8xf32>, tensor<2x16x4xf32>
+func.func @attention_grad(%dy: tensor<2x16x8xf32>, %q: tensor<2x16x8xf32>, %k: tensor<2x4x8xf32>,
+                          %v: tensor<2x4x8xf32>, %pos: tensor<2x16x4xf32>)
+    -> (tensor<2x16x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x16x4xf32>) {
+  %dq, %dk, %dv, %dpos = cmt.attention_grad %dy, %q, %k, %v, %pos heads = 2 scale = 0.5
+      : tensor<2x16x8xf32>, tensor<2x4x8xf32>, tensor<2x16x4xf32>
+  return %dq, %dk, %dv, %dpos : tensor<2x16x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x16x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @global_avg_pool_grad
+// CHECK: cmt.global_avg_pool_grad %{{.*}} : tensor<2x8xf32> -> tensor<2x8x4x4xf32>
+func.func @global_avg_pool_grad(%dy: tensor<2x8xf32>) -> tensor<2x8x4x4xf32> {
+  %0 = cmt.global_avg_pool_grad %dy : tensor<2x8xf32> -> tensor<2x8x4x4xf32>
+  return %0 : tensor<2x8x4x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @cross_entropy_grad
+// CHECK: cmt.cross_entropy_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x10xf32>, tensor<4xi64>
+func.func @cross_entropy_grad(%dloss: tensor<f32>, %l: tensor<4x10xf32>, %y: tensor<4xi64>, %s: tensor<f32>)
+    -> tensor<4x10xf32> {
+  %0 = cmt.cross_entropy_grad %dloss, %l, %y, %s : tensor<4x10xf32>, tensor<4xi64>
+  return %0 : tensor<4x10xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @learning_rate
+// CHECK: cmt.learning_rate %{{.*}}, %{{.*}} : tensor<15xf32>
+func.func @learning_rate(%step: tensor<i64>, %hyper: tensor<15xf32>) -> tensor<f32> {
+  %0 = cmt.learning_rate %step, %hyper : tensor<15xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @global_norm
+// CHECK: cmt.global_norm %{{.*}}, %{{.*}} : tensor<8x3x3x3xf32>, tensor<8xf32>
+func.func @global_norm(%g0: tensor<8x3x3x3xf32>, %g1: tensor<8xf32>) -> tensor<f32> {
+  %0 = cmt.global_norm %g0, %g1 : tensor<8x3x3x3xf32>, tensor<8xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @optimizer_step
+// CHECK: cmt.optimizer_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} decay = true : tensor<4x8xf32>, tensor<15xf32>
+// CHECK: cmt.optimizer_step {{.*}} decay = false : tensor<4xf32>, tensor<15xf32>
+func.func @optimizer_step(%p: tensor<4x8xf32>, %g: tensor<4x8xf32>, %m: tensor<4x8xf32>, %v: tensor<4x8xf32>,
+                          %b: tensor<4xf32>, %lr: tensor<f32>, %norm: tensor<f32>, %step: tensor<i64>,
+                          %hyper: tensor<15xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) {
+  %p1, %m1, %v1 = cmt.optimizer_step %p, %g, %m, %v, %lr, %norm, %step, %hyper decay = true
+      : tensor<4x8xf32>, tensor<15xf32>
+  %b1:3 = cmt.optimizer_step %b, %b, %b, %b, %lr, %norm, %step, %hyper decay = false
+      : tensor<4xf32>, tensor<15xf32>
+  return %p1, %m1, %v1, %b1#0 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>
+}

@@ -2,6 +2,7 @@
 #include "cmt/Dialect/CMT/IR/CMTOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "runtime/train_hyper.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/STLExtras.h"
 
@@ -130,19 +131,18 @@ struct ShapeChecker {
 };
 } // namespace
 
-LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
-                                         Adaptor adaptor, SmallVectorImpl<Type> &results) {
-  ShapeChecker c{loc, Conv2DOp::getOperationName()};
-  auto in = c.tensor(adaptor.getInput().getType(), "input", 4);
-  auto w = c.tensor(adaptor.getWeight().getType(), "weight", 4);
+/// The output shape of a convolution, every operand but the bias checked.
+static FailureOr<SmallVector<int64_t, 4>> convOutputShape(const ShapeChecker &c, Value input,
+                                                          Value weight, ArrayRef<int64_t> strides,
+                                                          ArrayRef<int64_t> padding, int64_t groups) {
+  auto in = c.tensor(input.getType(), "input", 4);
+  auto w = c.tensor(weight.getType(), "weight", 4);
   if (failed(in) || failed(w) || failed(c.sameElement(*in, *w, "weight")))
     return failure();
-  ArrayRef<int64_t> strides = adaptor.getStrides(), padding = adaptor.getPadding();
   if (strides.size() != 2 || llvm::any_of(strides, [](int64_t s) { return s <= 0; }))
     return c.fail("strides must be two positive integers");
   if (padding.size() != 2 || llvm::any_of(padding, [](int64_t p) { return p < 0; }))
     return c.fail("padding must be two non-negative integers");
-  int64_t groups = static_cast<int64_t>(adaptor.getGroups());
   int64_t channels = in->getDimSize(1), out = w->getDimSize(0);
   if (groups <= 0 || channels % groups != 0 || out % groups != 0)
     return c.fail("groups " + Twine(groups) + " must divide the input channels " +
@@ -150,8 +150,6 @@ LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   if (w->getDimSize(1) != channels / groups)
     return c.fail("weight dimension 1 must be input channels / groups = " +
                   Twine(channels / groups) + ", got " + Twine(w->getDimSize(1)));
-  if (failed(c.vectorOf(adaptor.getBias().getType(), "bias", out, *in)))
-    return failure();
   SmallVector<int64_t, 4> shape = {in->getDimSize(0), out};
   for (int d = 0; d < 2; ++d) {
     int64_t span = in->getDimSize(2 + d) + 2 * padding[d] - w->getDimSize(2 + d);
@@ -161,7 +159,20 @@ LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
                     Twine(in->getDimSize(2 + d) + 2 * padding[d]) + ")");
     shape.push_back(span / strides[d] + 1);
   }
-  results.push_back(RankedTensorType::get(shape, in->getElementType()));
+  return shape;
+}
+
+LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                         Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  ShapeChecker c{loc, Conv2DOp::getOperationName()};
+  auto shape = convOutputShape(c, adaptor.getInput(), adaptor.getWeight(), adaptor.getStrides(),
+                               adaptor.getPadding(), static_cast<int64_t>(adaptor.getGroups()));
+  if (failed(shape))
+    return failure();
+  auto in = cast<RankedTensorType>(adaptor.getInput().getType());
+  if (failed(c.vectorOf(adaptor.getBias().getType(), "bias", (*shape)[1], in)))
+    return failure();
+  results.push_back(RankedTensorType::get(*shape, in.getElementType()));
   return success();
 }
 
@@ -316,24 +327,18 @@ LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *, std::optional<Loca
 LogicalResult Conv2DGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                              Adaptor adaptor, SmallVectorImpl<Type> &results) {
   ShapeChecker c{loc, Conv2DGradOp::getOperationName()};
-  auto in = c.tensor(adaptor.getInput().getType(), "input", 4);
-  auto w = c.tensor(adaptor.getWeight().getType(), "weight", 4);
+  auto expected = convOutputShape(c, adaptor.getInput(), adaptor.getWeight(), adaptor.getStrides(),
+                                  adaptor.getPadding(), static_cast<int64_t>(adaptor.getGroups()));
   auto dy = c.tensor(adaptor.getDy().getType(), "dy", 4);
-  if (failed(in) || failed(w) || failed(dy))
+  if (failed(expected) || failed(dy))
     return failure();
-  auto bias = RankedTensorType::get({w->getDimSize(0)}, in->getElementType());
-  ArrayRef<int64_t> strides = adaptor.getStrides(), padding = adaptor.getPadding();
-  if (strides.size() != 2 || padding.size() != 2)
-    return c.fail("strides and padding must have two entries each");
-  SmallVector<int64_t> expected = {in->getDimSize(0), w->getDimSize(0)};
-  for (int d = 0; d < 2; ++d)
-    expected.push_back((in->getDimSize(2 + d) + 2 * padding[d] - w->getDimSize(2 + d)) /
-                           std::max<int64_t>(strides[d], 1) + 1);
-  if (dy->getShape() != ArrayRef<int64_t>(expected))
-    return c.fail("dy must have the convolution's output shape (" +
-                  Twine(expected[0]) + ", " + Twine(expected[1]) + ", " + Twine(expected[2]) +
-                  ", " + Twine(expected[3]) + ")");
-  results.append({*in, *w, bias});
+  auto in = cast<RankedTensorType>(adaptor.getInput().getType());
+  auto w = cast<RankedTensorType>(adaptor.getWeight().getType());
+  if (dy->getShape() != ArrayRef<int64_t>(*expected) || failed(c.sameElement(in, *dy, "dy")))
+    return c.fail("dy must have the convolution's output type (" + Twine((*expected)[0]) + ", " +
+                  Twine((*expected)[1]) + ", " + Twine((*expected)[2]) + ", " + Twine((*expected)[3]) +
+                  ") of the input's element type");
+  results.append({in, w, RankedTensorType::get({w.getDimSize(0)}, in.getElementType())});
   return success();
 }
 
@@ -361,6 +366,8 @@ LogicalResult LinearGradOp::inferReturnTypes(MLIRContext *, std::optional<Locati
 static LogicalResult verifyNormGrad(Operation *op, Value input, Value weight, int64_t channelDim) {
   auto in = cast<RankedTensorType>(input.getType());
   auto w = cast<RankedTensorType>(weight.getType());
+  if (!in.hasStaticShape() || !w.hasStaticShape())
+    return op->emitOpError("needs static shapes");
   if (in.getRank() < 2)
     return op->emitOpError("input must have rank at least 2");
   int64_t dim = channelDim < 0 ? in.getRank() + channelDim : channelDim;
@@ -381,6 +388,19 @@ LogicalResult GlobalAvgPoolGradOp::verify() {
     return emitOpError("maps (N, C) to (N, C, H, W); got ") << dy << " -> " << dx;
   return success();
 }
+
+/// The optimizer ops read the hyper-parameters at the indices of
+/// runtime/train_hyper.h.
+static LogicalResult verifyHyper(Operation *op, Value hyper) {
+  int64_t n = cast<RankedTensorType>(hyper.getType()).getDimSize(0);
+  if (n != cmt::train::kNumHyper)
+    return op->emitOpError("hyper must hold the ")
+           << static_cast<int64_t>(cmt::train::kNumHyper) << " hyper-parameters of runtime/train_hyper.h, got " << n;
+  return success();
+}
+
+LogicalResult LearningRateOp::verify() { return verifyHyper(*this, getHyper()); }
+LogicalResult OptimizerStepOp::verify() { return verifyHyper(*this, getHyper()); }
 
 //===----------------------------------------------------------------------===//
 // Graph level: folds

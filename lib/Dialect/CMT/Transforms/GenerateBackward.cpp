@@ -12,6 +12,7 @@
 #include "runtime/train_hyper.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace cmt {
 #define GEN_PASS_DEF_CMTGENERATEBACKWARD
@@ -52,45 +53,55 @@ LogicalResult GenerateBackwardPass::generate(func::FuncOp func) {
   Type f32 = b.getF32Type();
   auto scalar = RankedTensorType::get({}, f32);
 
-  SmallVector<Attribute> argAttrs(func.getAllArgAttrs().getValue());
-  auto addArg = [&](StringRef name, Type type) {
-    argAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(kNameAttr, b.getStringAttr(name)),
-                                            b.getNamedAttr(kKindAttr, b.getStringAttr(kKindState))}));
-    return body.addArgument(type, NameLoc::get(b.getStringAttr(name), loc));
-  };
+  // Everything is checked before anything changes.
+  SmallVector<Attribute> resultAttrs(func.getAllResultAttrs().getValue());
+  Value loss;
+  for (auto [i, attr] : llvm::enumerate(resultAttrs)) {
+    auto name = cast<DictionaryAttr>(attr).getAs<StringAttr>(kNameAttr);
+    if (!name)
+      return func.emitError("cmt-generate-backward: result ") << i << " of @forward has no " << kNameAttr;
+    if (name.getValue() == "loss")
+      loss = ret->getOperand(i);
+  }
+  if (!loss || loss.getType() != scalar)
+    return func.emitError("cmt-generate-backward: @forward returns no f32 scalar named 'loss'");
   SmallVector<BlockArgument> params;
-  for (BlockArgument arg : body.getArguments())
+  for (BlockArgument arg : body.getArguments()) {
+    if (!nameOf(func, arg))
+      return func.emitError("cmt-generate-backward: argument ") << arg.getArgNumber() << " has no " << kNameAttr;
     if (func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kKindAttr) == kKindParameter)
       params.push_back(arg);
+  }
 
-  Value hyper = addArg("train/hyper", RankedTensorType::get({train::kNumHyper}, f32));
-  // The hyper-parameters are run-time input, not state.
-  argAttrs.back() = b.getDictionaryAttr({b.getNamedAttr(kNameAttr, b.getStringAttr("train/hyper")),
-                                         b.getNamedAttr(kKindAttr, b.getStringAttr(kKindInput))});
-  Value step = addArg("train/step", RankedTensorType::get({}, b.getI64Type()));
+  // Activity: the values that depend on a parameter. Only they get
+  // gradients (not the image, the labels or constants).
+  DenseSet<Value> varied(params.begin(), params.end());
+  for (Operation &op : body.without_terminator())
+    if (llvm::any_of(op.getOperands(), [&](Value v) { return varied.contains(v); }))
+      varied.insert(op.result_begin(), op.result_end());
+
+  SmallVector<Attribute> argAttrs(func.getAllArgAttrs().getValue());
+  auto addArg = [&](StringRef name, Type type, StringRef kind) {
+    argAttrs.push_back(b.getDictionaryAttr({b.getNamedAttr(kNameAttr, b.getStringAttr(name)),
+                                            b.getNamedAttr(kKindAttr, b.getStringAttr(kind))}));
+    return body.addArgument(type, NameLoc::get(b.getStringAttr(name), loc));
+  };
+  // The hyper-parameters are run-time input; the step count is state.
+  Value hyper = addArg("train/hyper", RankedTensorType::get({train::kNumHyper}, f32), kKindInput);
+  Value step = addArg("train/step", RankedTensorType::get({}, b.getI64Type()), kKindState);
 
   // The loss's label smoothing becomes the run-time flag.
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&body);
-    Value index = arith::ConstantIndexOp::create(b, loc, train::kLabelSmoothing);
-    Value s = tensor::ExtractOp::create(b, loc, hyper, index);
-    Value smoothing = tensor::FromElementsOp::create(b, loc, scalar, s);
+    // A view of the entry, not a read: on the GPU the vector is in device memory.
+    Value smoothing = tensor::ExtractSliceOp::create(
+        b, loc, scalar, hyper, ArrayRef<OpFoldResult>{b.getIndexAttr(train::kLabelSmoothing)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)}, ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
     func.walk([&](CrossEntropyOp op) { op.getLabelSmoothingMutable().assign(smoothing); });
   }
 
-  // Find the loss.
-  Value loss;
-  SmallVector<Attribute> resultAttrs(func.getAllResultAttrs().getValue());
-  for (auto [i, attr] : llvm::enumerate(resultAttrs)) {
-    auto name = cast<DictionaryAttr>(attr).getAs<StringAttr>(kNameAttr);
-    if (name && name.getValue() == "loss")
-      loss = ret->getOperand(i);
-  }
-  if (!loss)
-    return func.emitError("cmt-generate-backward: @forward returns no result named 'loss'");
-
-  // Backward: a gradient for each value, summed over its uses.
+  // Backward: a gradient for each varied value, summed over its uses.
   DenseMap<Value, Value> grads;
   auto accumulate = [&](Value v, Value g) {
     auto [it, fresh] = grads.try_emplace(v, g);
@@ -121,21 +132,18 @@ LogicalResult GenerateBackwardPass::generate(func::FuncOp func) {
       return op->emitOpError("gradient rule returned ")
              << operandGrads.size() << " gradients for " << op->getNumOperands() << " operands";
     for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads))
-      if (g)
+      if (g && varied.contains(operand))
         accumulate(operand, g);
   }
 
-  // Optimizer: gradients of the parameters (zero for one the loss ignores),
-  // their norm, and one update each.
+  // Optimizer: the learning rate, the gradients' norm, and one update per
+  // parameter the loss depends on (one it ignores is left as it is, as
+  // PyTorch's optimizers skip a parameter without a gradient).
   b.setInsertionPoint(ret);
   SmallVector<Value> paramGrads;
-  for (BlockArgument p : params) {
-    Value g = grads.lookup(p);
-    if (!g)
-      g = arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(cast<ShapedType>(p.getType()), 0.0f));
-    paramGrads.push_back(g);
-  }
+  for (BlockArgument p : params)
+    if (Value g = grads.lookup(p))
+      paramGrads.push_back(g);
   Value lr = LearningRateOp::create(b, loc, step, hyper);
   Value norm = GlobalNormOp::create(b, loc, paramGrads);
 
@@ -147,8 +155,7 @@ LogicalResult GenerateBackwardPass::generate(func::FuncOp func) {
   // The forward returns the updated BN statistics under the buffers' own
   // names; here they are the next values of those buffers.
   for (auto [i, attr] : llvm::enumerate(resultAttrs)) {
-    auto dict = cast<DictionaryAttr>(attr);
-    StringRef name = dict.getAs<StringAttr>(kNameAttr).getValue();
+    StringRef name = cast<DictionaryAttr>(attr).getAs<StringAttr>(kNameAttr).getValue();
     bool isBuffer = llvm::any_of(argAttrs, [&](Attribute a) {
       auto arg = cast<DictionaryAttr>(a);
       return arg.getAs<StringAttr>(kKindAttr) == kKindBuffer &&
@@ -158,10 +165,13 @@ LogicalResult GenerateBackwardPass::generate(func::FuncOp func) {
       resultAttrs[i] = b.getDictionaryAttr(
           {b.getNamedAttr(kNameAttr, b.getStringAttr((kNextPrefix + name).str()))});
   }
-  for (auto [p, g] : llvm::zip(params, paramGrads)) {
+  for (BlockArgument p : params) {
     std::string name = nameOf(func, p).str();
-    Value m = addArg(("optimizer/m/" + name), p.getType());
-    Value v = addArg(("optimizer/v/" + name), p.getType());
+    Value m = addArg("optimizer/m/" + name, p.getType(), kKindState);
+    Value v = addArg("optimizer/v/" + name, p.getType(), kKindState);
+    Value g = grads.lookup(p);
+    if (!g)
+      continue;
     bool decay = cast<RankedTensorType>(p.getType()).getRank() >= 2;
     auto update = OptimizerStepOp::create(b, p.getLoc(), p, g, m, v, lr, norm, step, hyper,
                                           b.getBoolAttr(decay));
@@ -170,8 +180,9 @@ LogicalResult GenerateBackwardPass::generate(func::FuncOp func) {
     output((kNextPrefix + "optimizer/v/" + name).str(), update.getNewV());
   }
   output((kNextPrefix + "train/step").str(), IncrementOp::create(b, loc, step));
-  for (auto [p, g] : llvm::zip(params, paramGrads))
-    output((kGradPrefix + nameOf(func, p).getValue()).str(), g);
+  for (BlockArgument p : params)
+    if (Value g = grads.lookup(p))
+      output((kGradPrefix + nameOf(func, p).getValue()).str(), g);
   output("grad_norm", norm);
   output("lr", lr);
 

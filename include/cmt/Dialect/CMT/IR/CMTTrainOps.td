@@ -67,7 +67,7 @@ def CMT_BatchNormGradOp : CMT_NormGradOp<"batch_norm_grad",
     "%dx, %dw, %db = cmt.batch_norm_grad %dy, %x, %w eps = 1.000000e-05 : tensor<4x8x32x32xf32>, tensor<8xf32>">;
 def CMT_LayerNormGradOp : CMT_NormGradOp<"layer_norm_grad",
     "cmt.layer_norm (statistics over the last dimension)",
-    "%dx, %dw, %db = cmt.layer_norm_grad %dy, %t, %w eps = 1.000000e-06 : tensor<4x256x16xf32>, tensor<16xf32>">;
+    "%dx, %dw, %db = cmt.layer_norm_grad %dy, %t, %w eps = 1.000000e-06 : tensor<4x256x16xf32>, tensor<15xf32>">;
 
 class CMT_ActivationGradOp<string mnemonic, string what, string formula>
     : CMT_GradOp<mnemonic, [SameOperandsAndResultType]> {
@@ -176,12 +176,13 @@ def CMT_LearningRateOp : CMT_Op<"learning_rate", [Pure]> {
     `t = (step - warmup_steps) / (schedule_steps - warmup_steps)` clamped to [0, 1].
 
     ```mlir
-    %lr = cmt.learning_rate %step, %hyper : tensor<16xf32>
+    %lr = cmt.learning_rate %step, %hyper : tensor<15xf32>
     ```
   }];
   let arguments = (ins CMT_I64Scalar:$step, 1DTensorOf<[F32]>:$hyper);
   let results = (outs CMT_F32Scalar:$lr);
   let assemblyFormat = "$step `,` $hyper attr-dict `:` type($hyper)";
+  let hasVerifier = 1;
 }
 
 def CMT_GlobalNormOp : CMT_Op<"global_norm", [Pure]> {
@@ -214,7 +215,7 @@ def CMT_OptimizerStepOp : CMT_Op<"optimizer_step",
 
     ```mlir
     %p1, %m1, %v1 = cmt.optimizer_step %p, %g, %m, %v, %lr, %norm, %step, %hyper decay = true
-        : tensor<16x16xf32>, tensor<16xf32>
+        : tensor<16x16xf32>, tensor<15xf32>
     ```
   }];
   let arguments = (ins CMT_FloatTensor:$param, CMT_FloatTensor:$grad, CMT_FloatTensor:$m,
@@ -226,6 +227,7 @@ def CMT_OptimizerStepOp : CMT_Op<"optimizer_step",
     $param `,` $grad `,` $m `,` $v `,` $lr `,` $norm `,` $step `,` $hyper `decay` `=` $decay
     attr-dict `:` type($param) `,` type($hyper)
   }];
+  let hasVerifier = 1;
 }
 
 #endif // CMT_TRAIN_OPS_TD

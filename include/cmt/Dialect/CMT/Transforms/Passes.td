@@ -67,7 +67,9 @@ def CMTGenerateBackward : Pass<"cmt-generate-backward", "mlir::ModuleOp"> {
     and `optimizer/m/P`, `optimizer/v/P` per parameter; the label smoothing
     of the loss is read from `train/hyper`. Results: the forward's (`loss`,
     `logits`), then `next/X` for every parameter, buffer and state X,
-    `grad/P` per parameter, and `grad_norm`.
+    `grad/P` per parameter the loss depends on, `grad_norm` and `lr`. Only
+    values that depend on a parameter get gradients; a parameter the loss
+    ignores keeps its value and state (as PyTorch's optimizers skip it).
 
     Saved activations: every value a gradient rule reads stays alive until
     that rule's ops run (bufferization frees it after its last use);
