@@ -121,7 +121,6 @@ TrainOptions parseArgs(const Plan &plan, int argc, char **argv) {
   if (o.schedule != "cosine" && o.schedule != "constant")
     usage(plan, "--schedule must be cosine or constant, got '" + o.schedule + "'");
   if (o.nesterov && (o.optimizer != "sgd" || o.momentum <= 0)) usage(plan, "--nesterov needs --optimizer sgd and --momentum > 0");
-  if (o.dropPath > 0) usage(plan, "--drop-path > 0 is not implemented yet (stochastic depth); train with 0");
   if (o.scheduleSteps < 0) o.scheduleSteps = o.steps;
   return o;
 }
@@ -179,7 +178,7 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   std::vector<std::vector<char>> store(nargs);
   std::vector<void *> args(nargs);
   auto bytesOf = [](const PlanArg &a) { return static_cast<size_t>(a.numel()) * dtypeSize(a.dtype); };
-  int64_t stepArg = -1, inputArg = -1, labelsArg = -1, hyperArg = -1;
+  int64_t stepArg = -1, inputArg = -1, labelsArg = -1, hyperArg = -1, rateArg = -1, uniformArg = -1;
   for (size_t i = 0; i < nargs; ++i) {
     const PlanArg &a = plan.args[i];
     store[i].assign(bytesOf(a), 0);
@@ -188,6 +187,8 @@ int trainMain(const Plan &plan, int argc, char **argv) {
     if (a.name == "input") inputArg = static_cast<int64_t>(i);
     if (a.name == "labels") labelsArg = static_cast<int64_t>(i);
     if (a.name == "train/hyper") hyperArg = static_cast<int64_t>(i);
+    if (a.name == "train/drop_path_rate") rateArg = static_cast<int64_t>(i);
+    if (a.name == "train/drop_path_uniform") uniformArg = static_cast<int64_t>(i);
   }
   if (stepArg < 0 || inputArg < 0 || labelsArg < 0 || hyperArg < 0 ||
       plan.args[hyperArg].numel() != kNumHyper)
@@ -279,7 +280,9 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   hyper[kNesterov] = opt.nesterov ? 1.f : 0.f;
   hyper[kClipNorm] = static_cast<float>(opt.clipNorm);
   hyper[kLabelSmoothing] = static_cast<float>(opt.labelSmoothing);
-  hyper[kDropPath] = static_cast<float>(opt.dropPath);
+  if (opt.dropPath > 0 && (rateArg < 0 || uniformArg < 0))
+    throw Error("--drop-path: this executable was compiled without stochastic depth");
+  if (rateArg >= 0) *reinterpret_cast<float *>(store[rateArg].data()) = static_cast<float>(opt.dropPath);
 
   // Where each "next/X" goes back to.
   std::vector<std::pair<size_t, size_t>> commits;  // (output, argument)
@@ -328,11 +331,26 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   };
 
   std::printf("training %s: batch %lld, steps %lld -> %lld, %s lr %g (%s, warm-up %lld, over %lld), weight decay %g, "
-              "label smoothing %g\n",
+              "label smoothing %g, drop path %g\n",
               plan.model.c_str(), (long long)plan.batch, (long long)step, (long long)opt.steps, opt.optimizer.c_str(),
               opt.lr, opt.schedule.c_str(), (long long)opt.warmupSteps, (long long)opt.scheduleSteps, opt.weightDecay,
-              opt.labelSmoothing);
-  if (cuda) cuda->upload(hyperArg);
+              opt.labelSmoothing, opt.dropPath);
+  if (cuda) {
+    cuda->upload(hyperArg);
+    if (rateArg >= 0) cuda->upload(rateArg);
+  }
+  // Stochastic depth draws: a function of the seed and the step alone, so a
+  // resumed run draws what the uninterrupted one would have.
+  auto drawDropPath = [&]() {
+    if (uniformArg < 0) return;
+    std::seed_seq seq{static_cast<uint32_t>(opt.seed), static_cast<uint32_t>(opt.seed >> 32),
+                      static_cast<uint32_t>(step), static_cast<uint32_t>(step >> 32), 0x64726f70u};
+    std::mt19937 rng(seq);
+    std::uniform_real_distribution<float> uniform(0.f, 1.f);
+    float *u = reinterpret_cast<float *>(store[uniformArg].data());
+    for (int64_t i = 0, n = plan.args[uniformArg].numel(); i < n; ++i) u[i] = uniform(rng);
+    if (cuda) cuda->upload(uniformArg);
+  };
   bool dumped = false;
   int64_t skipped = 0;
   std::vector<double> seconds;
@@ -342,6 +360,7 @@ int trainMain(const Plan &plan, int argc, char **argv) {
     std::memcpy(store[inputArg].data(), allImages.data() + slot * plan.batch * per, bytesOf(in));
     std::memcpy(store[labelsArg].data(), allLabels.data() + slot * plan.batch, bytesOf(plan.args[labelsArg]));
     auto t0 = Clock::now();
+    drawDropPath();
     if (cuda) {
       cuda->upload(inputArg);
       cuda->upload(labelsArg);

@@ -23,7 +23,6 @@ enum Hyper : int {
   kNesterov,        // 1: Nesterov momentum (SGD)
   kClipNorm,        // clip the global gradient norm to this (0: no clipping)
   kLabelSmoothing,
-  kDropPath,        // stochastic depth rate of the last block
   kNumHyper
 };
 

@@ -280,6 +280,13 @@ TEST_F(GradientCheck, TokensToImage) {
          return cmt::TokensToImageOp::create(b, l, a[0], b.getI64IntegerAttr(4), b.getI64IntegerAttr(5));
        }});
 }
+TEST_F(GradientCheck, DropPath) {
+  // Images whose draw falls below rate * scale are dropped, the rest scaled up.
+  run({{f32({4, 5, 3}), f32({4}), f32({})}, {0},
+       [](OpBuilder &b, Location l, ValueRange a) -> Operation * {
+         return cmt::DropPathOp::create(b, l, a[0], a[1], a[2], b.getF64FloatAttr(0.25));
+       }});
+}
 TEST_F(GradientCheck, CrossEntropy) {
   Case c{{f32({4, 7}), RankedTensorType::get({4}, IntegerType::get(&ctx, 64))}, {0},
          [](OpBuilder &b, Location l, ValueRange a) -> Operation * {

@@ -313,6 +313,7 @@ int main(int argc, char **argv) {
   graph.activations = activations;
   graph.train = train;
   graph.labelSmoothing = labelSmoothing;
+  graph.dropPath = trainStep;
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildGraphPipeline(pm, graph);
         if (trainStep)

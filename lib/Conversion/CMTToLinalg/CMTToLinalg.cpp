@@ -450,7 +450,7 @@ LogicalResult Lowering::run() {
     LogicalResult result =
         TypeSwitch<Operation *, LogicalResult>(&op)
             .Case<Conv2DOp, BatchNormOp, BatchNormTrainOp, CrossEntropyOp, LayerNormOp,
-                  LinearOp, AttentionOp, Conv2DGradOp, BatchNormGradOp, LayerNormGradOp,
+                  LinearOp, AttentionOp, DropPathOp, Conv2DGradOp, BatchNormGradOp, LayerNormGradOp,
                   GeluGradOp, SwishGradOp, LinearGradOp, AttentionGradOp, GlobalAvgPoolGradOp,
                   CrossEntropyGradOp, LearningRateOp, GlobalNormOp, OptimizerStepOp>(
                 [&](auto o) { return lower(o); })

@@ -240,6 +240,7 @@ private:
   Value swish(Value x);
 
   // Gradients and the optimizer (TrainToLinalg.cpp).
+  LogicalResult lower(DropPathOp op);
   LogicalResult lower(Conv2DGradOp op);
   LogicalResult lower(BatchNormGradOp op);
   LogicalResult lower(LayerNormGradOp op);

@@ -400,6 +400,24 @@ LogicalResult Lowering::lower(AttentionGradOp op) {
   return success();
 }
 
+LogicalResult Lowering::lower(DropPathOp op) {
+  Value x = operand(op.getInput());
+  unsigned rank = shapeOf(x).size();
+  double scale = op.getScale().convertToDouble();
+  lowered[op] = elementwise({x, plain(op.getUniform()), plain(op.getRate())},
+                            {identity(rank), dims(rank, {0}), scalarMap(rank)},
+                            [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                              Value p = arith::MulFOp::create(nb, l, a[2], fconst(nb, l, scale));
+                              Value keep = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGE, a[1], p);
+                              Value kept = arith::DivFOp::create(
+                                  nb, l, a[0], arith::SubFOp::create(nb, l, fconst(nb, l, 1.0), p));
+                              return arith::SelectOp::create(nb, l, keep, kept, fconst(nb, l, 0.0));
+                            });
+  if (ownLayout.contains(op.getInput()))
+    ownLayout.insert(op);
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Loss
 //===----------------------------------------------------------------------===//

@@ -261,9 +261,9 @@ func.func @conv2d_grad_input(%dy: tensor<1x4x8x8xf32>, %x: tensor<1x4x8x8xf32>, 
 // CHECK-NOT:  linalg.generic
 // CHECK:      return %[[U]]#0, %[[U]]#1, %[[U]]#2
 func.func @optimizer_step(%p: tensor<4x8xf32>, %g: tensor<4x8xf32>, %m: tensor<4x8xf32>, %v: tensor<4x8xf32>,
-                          %lr: tensor<f32>, %norm: tensor<f32>, %step: tensor<i64>, %hyper: tensor<15xf32>)
+                          %lr: tensor<f32>, %norm: tensor<f32>, %step: tensor<i64>, %hyper: tensor<14xf32>)
     -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) {
   %p1, %m1, %v1 = cmt.optimizer_step %p, %g, %m, %v, %lr, %norm, %step, %hyper decay = true
-      : tensor<4x8xf32>, tensor<15xf32>
+      : tensor<4x8xf32>, tensor<14xf32>
   return %p1, %m1, %v1 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
 }

@@ -460,7 +460,7 @@ func.func @pool_grad_rank(%dy: tensor<2x8xf32>) {
 // -----
 
 func.func @lr_hyper(%step: tensor<i64>, %h: tensor<4xf32>) {
-  // expected-error @+1 {{'cmt.learning_rate' op hyper must hold the 15 hyper-parameters of runtime/train_hyper.h, got 4}}
+  // expected-error @+1 {{'cmt.learning_rate' op hyper must hold the 14 hyper-parameters of runtime/train_hyper.h, got 4}}
   %0 = cmt.learning_rate %step, %h : tensor<4xf32>
   return
 }
@@ -468,7 +468,7 @@ func.func @lr_hyper(%step: tensor<i64>, %h: tensor<4xf32>) {
 // -----
 
 func.func @optimizer_hyper(%p: tensor<4xf32>, %s: tensor<f32>, %step: tensor<i64>, %h: tensor<16xf32>) {
-  // expected-error @+1 {{'cmt.optimizer_step' op hyper must hold the 15 hyper-parameters of runtime/train_hyper.h, got 16}}
+  // expected-error @+1 {{'cmt.optimizer_step' op hyper must hold the 14 hyper-parameters of runtime/train_hyper.h, got 16}}
   %0:3 = cmt.optimizer_step %p, %p, %p, %p, %s, %s, %step, %h decay = false : tensor<4xf32>, tensor<16xf32>
   return
 }

@@ -188,9 +188,9 @@ func.func @cross_entropy_grad(%dloss: tensor<f32>, %l: tensor<4x10xf32>, %y: ten
 // -----
 
 // CHECK-LABEL: func.func @learning_rate
-// CHECK: cmt.learning_rate %{{.*}}, %{{.*}} : tensor<15xf32>
-func.func @learning_rate(%step: tensor<i64>, %hyper: tensor<15xf32>) -> tensor<f32> {
-  %0 = cmt.learning_rate %step, %hyper : tensor<15xf32>
+// CHECK: cmt.learning_rate %{{.*}}, %{{.*}} : tensor<14xf32>
+func.func @learning_rate(%step: tensor<i64>, %hyper: tensor<14xf32>) -> tensor<f32> {
+  %0 = cmt.learning_rate %step, %hyper : tensor<14xf32>
   return %0 : tensor<f32>
 }
 
@@ -206,14 +206,14 @@ func.func @global_norm(%g0: tensor<8x3x3x3xf32>, %g1: tensor<8xf32>) -> tensor<f
 // -----
 
 // CHECK-LABEL: func.func @optimizer_step
-// CHECK: cmt.optimizer_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} decay = true : tensor<4x8xf32>, tensor<15xf32>
-// CHECK: cmt.optimizer_step {{.*}} decay = false : tensor<4xf32>, tensor<15xf32>
+// CHECK: cmt.optimizer_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} decay = true : tensor<4x8xf32>, tensor<14xf32>
+// CHECK: cmt.optimizer_step {{.*}} decay = false : tensor<4xf32>, tensor<14xf32>
 func.func @optimizer_step(%p: tensor<4x8xf32>, %g: tensor<4x8xf32>, %m: tensor<4x8xf32>, %v: tensor<4x8xf32>,
                           %b: tensor<4xf32>, %lr: tensor<f32>, %norm: tensor<f32>, %step: tensor<i64>,
-                          %hyper: tensor<15xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) {
+                          %hyper: tensor<14xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) {
   %p1, %m1, %v1 = cmt.optimizer_step %p, %g, %m, %v, %lr, %norm, %step, %hyper decay = true
-      : tensor<4x8xf32>, tensor<15xf32>
+      : tensor<4x8xf32>, tensor<14xf32>
   %b1:3 = cmt.optimizer_step %b, %b, %b, %b, %lr, %norm, %step, %hyper decay = false
-      : tensor<4xf32>, tensor<15xf32>
+      : tensor<4xf32>, tensor<14xf32>
   return %p1, %m1, %v1, %b1#0 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>
 }

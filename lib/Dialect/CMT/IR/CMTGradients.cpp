@@ -148,3 +148,14 @@ LogicalResult CrossEntropyOp::buildGradients(OpBuilder &b, ArrayRef<Value> resul
                        Value(), Value()});
   return success();
 }
+
+// Linear in its input with a fixed mask: the gradient is dropped alike.
+LogicalResult DropPathOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                         SmallVectorImpl<Value> &operandGrads) {
+  FailureOr<Value> dy = onlyGrad(*this, resultGrads);
+  if (failed(dy))
+    return failure();
+  operandGrads.append({DropPathOp::create(b, getLoc(), *dy, getUniform(), getRate(), getScaleAttr()),
+                       Value(), Value()});
+  return success();
+}

@@ -389,6 +389,18 @@ LogicalResult GlobalAvgPoolGradOp::verify() {
   return success();
 }
 
+LogicalResult DropPathOp::verify() {
+  auto x = cast<RankedTensorType>(getInput().getType());
+  auto u = cast<RankedTensorType>(getUniform().getType());
+  if (x.getRank() < 1 || u.getDimSize(0) != x.getDimSize(0))
+    return emitOpError("uniform must hold one draw per image: ")
+           << (x.getRank() ? x.getDimSize(0) : 0) << ", got " << u.getDimSize(0);
+  double scale = getScale().convertToDouble();
+  if (!(scale >= 0.0 && scale <= 1.0))
+    return emitOpError("scale must be in [0, 1], got ") << scale;
+  return success();
+}
+
 /// The optimizer ops read the hyper-parameters at the indices of
 /// runtime/train_hyper.h.
 static LogicalResult verifyHyper(Operation *op, Value hyper) {

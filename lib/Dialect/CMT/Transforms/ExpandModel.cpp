@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include "cmt/Dialect/CMT/Transforms/ExpandModel.h"
 #include "cmt/Dialect/CMT/Transforms/Passes.h"
@@ -105,7 +106,6 @@ public:
   /// One CMT block on tokens of an h x w image.
   Value block(Value t, const Twine &prefix, StageOp stage, int64_t h, int64_t w, Value relPos) {
     int64_t dim = stage.getDim(), heads = stage.getHeads(), r = stage.getKvReduction();
-    int64_t hidden = stage.getHiddenDim();
     std::string p = prefix.str();
 
     // Local perception unit.
@@ -125,17 +125,41 @@ public:
     double scale = std::pow(static_cast<double>(dim / heads), -0.5);
     Value o = AttentionOp::create(b, loc(p + ".attn"), q, k, v, relPos,
                                   b.getI64IntegerAttr(heads), b.getF64FloatAttr(scale));
-    t = add(t, linear(o, p + ".attn.proj", dim), p);
+    t = add(t, branch(linear(o, p + ".attn.proj", dim), p), p);
 
     // Inverted residual feed-forward network.
-    u = layerNorm(t, p + ".norm2", kBlockNormEps);
+    t = add(t, branch(IRFFN(t, p, h, w, stage), p), p);
+    ++blockIndex;
+    return t;
+  }
+
+  /// A residual branch in training with stochastic depth: kept or dropped per
+  /// image (the two branches of a block draw apart).
+  Value branch(Value v, const std::string &p) {
+    if (!dropPathRate)
+      return v;
+    int64_t row = 2 * blockIndex + (branchParity++ % 2);
+    int64_t batch = cast<RankedTensorType>(v.getType()).getDimSize(0);
+    auto rowType = RankedTensorType::get({batch}, f32);
+    Value u = tensor::ExtractSliceOp::create(
+        b, loc(p), rowType, dropPathUniform,
+        ArrayRef<OpFoldResult>{b.getIndexAttr(row), b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(batch)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+    double share = totalBlocks > 1 ? static_cast<double>(blockIndex) / (totalBlocks - 1) : 1.0;
+    return DropPathOp::create(b, loc(p), v, u, dropPathRate, b.getF64FloatAttr(share));
+  }
+
+  Value IRFFN(Value t, const std::string &p, int64_t h, int64_t w, StageOp stage) {
+    int64_t dim = stage.getDim(), hidden = stage.getHiddenDim();
+    Value u = layerNorm(t, p + ".norm2", kBlockNormEps);
     Value y = image(u, h, w, p + ".mlp");
     y = batchNorm(gelu(conv(y, p + ".mlp.conv1.0", hidden, 1, 1, 0, 1), p + ".mlp.conv1.1"),
                   p + ".mlp.conv1.2");
     Value dw = conv(y, p + ".mlp.proj", hidden, 3, 1, 1, hidden);
     y = batchNorm(gelu(add(dw, y, p + ".mlp.proj"), p + ".mlp.proj_act"), p + ".mlp.proj_bn");
     y = batchNorm(conv(y, p + ".mlp.conv2.0", dim, 1, 1, 0, 1), p + ".mlp.conv2.1");
-    return add(t, tokens(y, p + ".mlp"), p);
+    return tokens(y, p + ".mlp");
   }
 
   /// Records a value the function returns, under its golden-data name.
@@ -163,6 +187,10 @@ private:
 
 public:
   bool train;
+  /// Stochastic depth (training): the rate input, the draws, and where the
+  /// expansion is among the blocks.
+  Value dropPathRate, dropPathUniform;
+  int64_t totalBlocks = 0, blockIndex = 0, branchParity = 0;
   /// Updated BN running statistics of a training-mode forward, in order.
   SmallVector<std::pair<std::string, Value>> statistics;
 };
@@ -190,6 +218,12 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
   Value labels = options.train
                      ? fb.argument("labels", {batch}, kKindInput, builder.getI64Type())
                      : Value();
+  if (options.train && options.dropPath) {
+    for (StageOp stage : model.getStages())
+      fb.totalBlocks += stage.getDepth();
+    fb.dropPathRate = fb.argument("train/drop_path_rate", {}, kKindInput);
+    fb.dropPathUniform = fb.argument("train/drop_path_uniform", {2 * fb.totalBlocks, batch}, kKindInput);
+  }
 
   int64_t stem = model.getStem().getChannels();
   for (int i = 1; i <= 3; ++i) {
@@ -270,6 +304,7 @@ struct ExpandModelPass : cmt::impl::CMTExpandModelBase<ExpandModelPass> {
     options.activations = activations;
     options.train = train;
     options.labelSmoothing = labelSmoothing;
+    options.dropPath = dropPath;
     buildForward(models.front(), builder, "forward", options);
     models.front().erase();
   }

@@ -67,7 +67,7 @@ def CMT_BatchNormGradOp : CMT_NormGradOp<"batch_norm_grad",
     "%dx, %dw, %db = cmt.batch_norm_grad %dy, %x, %w eps = 1.000000e-05 : tensor<4x8x32x32xf32>, tensor<8xf32>">;
 def CMT_LayerNormGradOp : CMT_NormGradOp<"layer_norm_grad",
     "cmt.layer_norm (statistics over the last dimension)",
-    "%dx, %dw, %db = cmt.layer_norm_grad %dy, %t, %w eps = 1.000000e-06 : tensor<4x256x16xf32>, tensor<15xf32>">;
+    "%dx, %dw, %db = cmt.layer_norm_grad %dy, %t, %w eps = 1.000000e-06 : tensor<4x256x16xf32>, tensor<16xf32>">;
 
 class CMT_ActivationGradOp<string mnemonic, string what, string formula>
     : CMT_GradOp<mnemonic, [SameOperandsAndResultType]> {
@@ -161,6 +161,30 @@ def CMT_CrossEntropyGradOp : CMT_GradOp<"cross_entropy_grad",
   }];
 }
 
+def CMT_DropPathOp : CMT_Op<"drop_path",
+    [Pure, AllTypesMatch<["input", "output"]>, DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
+  let summary = "Stochastic depth: drops a residual branch for some images of the batch";
+  let description = [{
+    Image `b` of the batch keeps its branch when `uniform[b] >= p`, with
+    `p = rate * scale`, scaled by `1 / (1 - p)`; otherwise the branch is
+    zero (timm's `drop_path`). `uniform` holds one draw in [0, 1) per image,
+    made by the runtime from its seed and the step; `rate` is the run's
+    drop path rate and `scale` this block's share of it (the authors'
+    linear schedule over the blocks).
+
+    ```mlir
+    %y = cmt.drop_path %x, %u, %rate scale = 5.000000e-01 : tensor<4x256x16xf32>, tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins CMT_FloatTensor:$input, 1DTensorOf<[F32]>:$uniform, CMT_F32Scalar:$rate,
+                       F64Attr:$scale);
+  let results = (outs CMT_FloatTensor:$output);
+  let assemblyFormat = [{
+    $input `,` $uniform `,` $rate `scale` `=` $scale attr-dict `:` type($input) `,` type($uniform)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // The optimizer step
 //===----------------------------------------------------------------------===//
@@ -176,7 +200,7 @@ def CMT_LearningRateOp : CMT_Op<"learning_rate", [Pure]> {
     `t = (step - warmup_steps) / (schedule_steps - warmup_steps)` clamped to [0, 1].
 
     ```mlir
-    %lr = cmt.learning_rate %step, %hyper : tensor<15xf32>
+    %lr = cmt.learning_rate %step, %hyper : tensor<14xf32>
     ```
   }];
   let arguments = (ins CMT_I64Scalar:$step, 1DTensorOf<[F32]>:$hyper);
@@ -215,7 +239,7 @@ def CMT_OptimizerStepOp : CMT_Op<"optimizer_step",
 
     ```mlir
     %p1, %m1, %v1 = cmt.optimizer_step %p, %g, %m, %v, %lr, %norm, %step, %hyper decay = true
-        : tensor<16x16xf32>, tensor<15xf32>
+        : tensor<16x16xf32>, tensor<14xf32>
     ```
   }];
   let arguments = (ins CMT_FloatTensor:$param, CMT_FloatTensor:$grad, CMT_FloatTensor:$m,

@@ -21,6 +21,11 @@ struct ForwardOptions {
   /// a `labels` input with the mean cross-entropy returned as `loss`.
   bool train = false;
   double labelSmoothing = 0.0;
+  /// Training mode: stochastic depth on the attention and IRFFN branches of
+  /// every block, at rate `train/drop_path_rate` (a scalar input) times the
+  /// block's share (linear over the blocks, 0 for the first), with the
+  /// per-image draws of input `train/drop_path_uniform` (2 rows per block).
+  bool dropPath = false;
 };
 mlir::func::FuncOp buildForward(ModelOp model, mlir::OpBuilder &builder,
                                 llvm::StringRef name, const ForwardOptions &options);

@@ -47,9 +47,12 @@ def CMTExpandModel : Pass<"cmt-expand-model", "mlir::ModuleOp"> {
            "and the mean cross-entropy of a `labels` input (no gradients yet)">,
     Option<"labelSmoothing", "label-smoothing", "double", /*default=*/"0.0",
            "Label smoothing of the training-mode loss">,
+    Option<"dropPath", "drop-path", "bool", /*default=*/"false",
+           "Training mode: stochastic depth on every block's attention and IRFFN "
+           "branches, with inputs train/drop_path_rate and train/drop_path_uniform">,
   ];
   let dependentDialects = ["::cmt::CMTDialect", "::mlir::func::FuncDialect",
-                           "::mlir::arith::ArithDialect"];
+                           "::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect"];
 }
 
 def CMTGenerateBackward : Pass<"cmt-generate-backward", "mlir::ModuleOp"> {
@@ -87,13 +90,13 @@ def CMTGenerateBackward : Pass<"cmt-generate-backward", "mlir::ModuleOp"> {
     ```
     After:
     ```mlir
-    func.func @train_step(%x, %w, %b, %labels, %hyper: tensor<15xf32>, %step: tensor<i64>,
+    func.func @train_step(%x, %w, %b, %labels, %hyper: tensor<14xf32>, %step: tensor<i64>,
                           %m_w, %v_w, %m_b, %v_b) -> (...) {
       ...forward...
       %one = arith.constant dense<1.000000e+00> : tensor<f32>
       %dl = cmt.cross_entropy_grad %one, %logits, %labels, %s : tensor<4x10xf32>, tensor<4xi64>
       %dx, %dw, %db = cmt.linear_grad %dl, %x, %w : ...
-      %lr = cmt.learning_rate %step, %hyper : tensor<15xf32>
+      %lr = cmt.learning_rate %step, %hyper : tensor<14xf32>
       %norm = cmt.global_norm %dw, %db : ...
       %w1, %mw1, %vw1 = cmt.optimizer_step %w, %dw, %m_w, %v_w, %lr, %norm, %step, %hyper decay = true : ...
       ...
