@@ -79,8 +79,9 @@ void cmt::buildCUDAKernelPipeline(OpPassManager &pm, const CUDAPipelineOptions &
   blas.blasLayouts = true;
   pm.addPass(createConvertLinalgToUKernels(blas));
   pm.addPass(createCMTMapToGPU());
-  addTextual(pm, "gpu-kernel-outlining,nvvm-attach-target{chip=" + options.chip +
-                     " features=" + options.features + " O=3}");
+  addTextual(pm, "gpu-kernel-outlining");
+  pm.addPass(createCMTMergeGPUModules());
+  addTextual(pm, "nvvm-attach-target{chip=" + options.chip + " features=" + options.features + " O=3}");
 }
 
 void cmt::buildCUDAToLLVMPipeline(OpPassManager &pm) {

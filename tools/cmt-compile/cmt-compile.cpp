@@ -35,6 +35,7 @@
 #include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Support/Timing.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 
@@ -238,6 +239,13 @@ int exportToONNX(ModuleOp module, const cmt::ImportedWeights &imported) {
 
 LogicalResult runPipeline(ModuleOp module, llvm::function_ref<void(OpPassManager &)> build) {
   PassManager pm(module.getContext());
+  // --mlir-timing, --mlir-print-ir-after-all, ...: as mlir-opt.
+  if (failed(applyPassManagerCLOptions(pm)))
+    return failure();
+  auto timing = std::make_unique<DefaultTimingManager>();
+  applyDefaultTimingManagerCLOptions(*timing);
+  if (timing->isEnabled())
+    pm.enableTiming(std::move(timing));
   build(pm);
   return pm.run(module);
 }
@@ -253,6 +261,8 @@ std::string defaultRuntimeDir(const char *argv0) {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerAllPasses();
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
   cl::ParseCommandLineOptions(argc, argv, "CMT compiler: a model in, an executable out\n");
 
   bool cuda = target == "cuda";
@@ -374,6 +384,7 @@ int main(int argc, char **argv) {
 
   cmt::CPUTargetOptions options;
   options.cpu = cpu;
+  options.optimize = !cuda;
   options.runtimeDir = runtimeDir.empty() ? defaultRuntimeDir(argv[0]) : std::string(runtimeDir);
   if (emit == Emit::LLVM)
     return write([&](raw_ostream &os) { (void)cmt::emitLLVM(*module, options, "", os); });

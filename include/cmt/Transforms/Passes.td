@@ -88,6 +88,34 @@ def CMTOutlineKernels : Pass<"cmt-outline-kernels", "mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def CMTMergeGPUModules : Pass<"cmt-merge-gpu-modules", "mlir::ModuleOp"> {
+  let summary = "Move every kernel into one gpu.module";
+  let description = [{
+    `gpu-kernel-outlining` makes one `gpu.module` per kernel, and
+    `gpu-module-to-binary` runs ptxas once per module: a training step's
+    thousands of kernels cost thousands of ptxas processes (minutes), and the
+    executable as many module loads. This pass moves every `gpu.func` into
+    the first module, renaming a kernel after its old module where names
+    clash, and retargets the launches.
+
+    Before:
+    ```mlir
+    gpu.module @forward_kernel { gpu.func @forward_kernel(...) kernel {...} }
+    gpu.module @forward_kernel_0 { gpu.func @forward_kernel(...) kernel {...} }
+    gpu.launch_func @forward_kernel_0::@forward_kernel ...
+    ```
+    After:
+    ```mlir
+    gpu.module @forward_kernel {
+      gpu.func @forward_kernel(...) kernel {...}
+      gpu.func @forward_kernel_0(...) kernel {...}
+    }
+    gpu.launch_func @forward_kernel::@forward_kernel_0 ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def CMTMapToGPU : Pass<"cmt-map-to-gpu", "mlir::ModuleOp"> {
   let summary = "Turn each linalg op and copy on buffers into a 1-D gpu.launch";
   let description = [{

@@ -364,31 +364,33 @@ LogicalResult Lowering::lower(LinearOp op) {
   return success();
 }
 
-LogicalResult Lowering::lower(AttentionOp op) {
-  Value q = plain(op.getQuery()), k = plain(op.getKey()), v = plain(op.getValue());
-  int64_t heads = op.getHeads();
-  ArrayRef<int64_t> qs = shapeOf(q);
-  int64_t batch = qs[0], n = qs[1], dim = qs[2], d = dim / heads, m = shapeOf(k)[1];
-  float scale = static_cast<float>(op.getScale().convertToDouble());
+Value Lowering::scaled(Value t, double factor) {
+  unsigned rank = shapeOf(t).size();
+  return elementwise({t}, {identity(rank)}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    return arith::MulFOp::create(nb, l, a[0], arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(factor)));
+  });
+}
 
+Lowering::Heads Lowering::attentionHeads(Value query, Value key, Value value, Value bias,
+                                         int64_t heads, double scale) {
+  Value q = plain(query), k = plain(key), v = plain(value);
+  ArrayRef<int64_t> qs = shapeOf(q);
+  int64_t batch = qs[0], n = qs[1], d = qs[2] / heads, m = shapeOf(k)[1];
   // Heads are a split of the channel dimension: (B, N, h, d), free. The
   // scale goes on the keys, which are reduced (m <= n): the smaller pass.
   SmallVector<ReassociationIndices> split = {{0}, {1}, {2, 3}};
-  AffineMap id3 = identity(3);
-  Value kScaled = elementwise({k}, {id3}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-    return arith::MulFOp::create(nb, l, a[0], arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(scale)));
-  });
-  Value qh = expand(q, {batch, n, heads, d}, split);
-  Value kh = expand(kScaled, {batch, m, heads, d}, split);
-  Value vh = expand(v, {batch, m, heads, d}, split);
+  Heads h;
+  h.q = expand(q, {batch, n, heads, d}, split);
+  h.k = expand(scaled(k, scale), {batch, m, heads, d}, split);
+  h.v = expand(v, {batch, m, heads, d}, split);
 
   // scores (b, h, n, m) = bias (h, n, m) + sum_k q (b, n, h, k) * key (b, m, h, k)
-  Value bias = generic({op.getBias()}, empty({batch, heads, n, m}),
-                       {dims(4, {1, 2, 3}), identity(4)}, {kPar, kPar, kPar, kPar},
-                       [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  Value scores = generic({bias}, empty({batch, heads, n, m}),
+                         {dims(4, {1, 2, 3}), identity(4)}, {kPar, kPar, kPar, kPar},
+                         [](OpBuilder &, Location, ValueRange a) { return a[0]; });
   // dims: b h n m k
-  Value scores = contraction(qh, dims(5, {0, 2, 1, 4}), kh, dims(5, {0, 3, 1, 4}), bias,
-                             dims(5, {0, 1, 2, 3}), {kPar, kPar, kPar, kPar, kRed});
+  scores = contraction(h.q, dims(5, {0, 2, 1, 4}), h.k, dims(5, {0, 3, 1, 4}), scores,
+                       dims(5, {0, 1, 2, 3}), {kPar, kPar, kPar, kPar, kRed});
 
   // softmax over m
   AffineMap id4 = identity(4), rowMap = dims(4, {0, 1, 2});
@@ -406,10 +408,20 @@ LogicalResult Lowering::lower(AttentionOp op) {
                       [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
                         return arith::AddFOp::create(nb, l, a[2], shifted(nb, l, a[0], a[1]));
                       });
-  Value p = elementwise({scores, max, sum}, {id4, rowMap, rowMap},
-                        [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                          return arith::DivFOp::create(nb, l, shifted(nb, l, a[0], a[1]), a[2]);
-                        });
+  h.p = elementwise({scores, max, sum}, {id4, rowMap, rowMap},
+                    [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                      return arith::DivFOp::create(nb, l, shifted(nb, l, a[0], a[1]), a[2]);
+                    });
+  return h;
+}
+
+LogicalResult Lowering::lower(AttentionOp op) {
+  Heads h = attentionHeads(op.getQuery(), op.getKey(), op.getValue(), op.getBias(), op.getHeads(),
+                           op.getScale().convertToDouble());
+  Value p = h.p, vh = h.v;
+  ArrayRef<int64_t> qs = shapeOf(h.q);
+  int64_t batch = qs[0], n = qs[1], heads = qs[2], d = qs[3];
+  SmallVector<ReassociationIndices> split = {{0}, {1}, {2, 3}};
 
   // out (b, n, h, k) = sum_m p (b, h, n, m) * value (b, m, h, k); dims: b h n k m
   Value out = contraction(p, dims(5, {0, 1, 2, 4}), vh, dims(5, {0, 4, 1, 3}),

@@ -238,6 +238,14 @@ private:
   LogicalResult lower(AttentionOp op);
   Value gelu(Value x);
   Value swish(Value x);
+  /// `t * factor`, elementwise.
+  Value scaled(Value t, double factor);
+  /// Attention split into heads: queries (b, n, h, d), keys with the scale
+  /// applied and values (b, m, h, d), and the probabilities p (b, h, n, m).
+  struct Heads {
+    Value q, k, v, p;
+  };
+  Heads attentionHeads(Value query, Value key, Value value, Value bias, int64_t heads, double scale);
 
   // Gradients and the optimizer (TrainToLinalg.cpp).
   LogicalResult lower(DropPathOp op);

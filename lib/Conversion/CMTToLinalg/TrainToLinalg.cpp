@@ -325,45 +325,16 @@ LogicalResult Lowering::lower(LinearGradOp op) {
 }
 
 LogicalResult Lowering::lower(AttentionGradOp op) {
-  Value q = plain(op.getQuery()), k = plain(op.getKey()), v = plain(op.getValue());
-  Value dy = plain(op.getDy());
-  int64_t heads = op.getHeads();
-  ArrayRef<int64_t> qs = shapeOf(q);
-  int64_t batch = qs[0], n = qs[1], dim = qs[2], d = dim / heads, m = shapeOf(k)[1];
+  // The probabilities recomputed as the forward computes them.
   double scale = op.getScale().convertToDouble();
+  Heads h = attentionHeads(op.getQuery(), op.getKey(), op.getValue(), op.getBias(), op.getHeads(), scale);
+  Value qh = h.q, kh = h.k, vh = h.v, p = h.p;
+  ArrayRef<int64_t> hs = shapeOf(qh);
+  int64_t batch = hs[0], n = hs[1], heads = hs[2], d = hs[3], m = shapeOf(kh)[1];
   SmallVector<ReassociationIndices> split = {{0}, {1}, {2, 3}};
-  AffineMap id3 = identity(3), id4 = identity(4), rowMap = dims(4, {0, 1, 2});
-  SmallVector<IteratorType> par4(4, kPar), reduce = {kPar, kPar, kPar, kRed};
-  auto scaled = [&](Value t) {
-    return elementwise({t}, {id3}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-      return arith::MulFOp::create(nb, l, a[0], fconst(nb, l, scale));
-    });
-  };
-  Value qh = expand(q, {batch, n, heads, d}, split);
-  Value kh = expand(scaled(k), {batch, m, heads, d}, split);
-  Value vh = expand(v, {batch, m, heads, d}, split);
-  Value dyh = expand(dy, {batch, n, heads, d}, split);
-
-  // p (b, h, n, m), recomputed as the forward computes it.
-  Value bias = generic({op.getBias()}, empty({batch, heads, n, m}), {dims(4, {1, 2, 3}), id4}, par4,
-                       [](OpBuilder &, Location, ValueRange a) { return a[0]; });
-  Value scores = contraction(qh, dims(5, {0, 2, 1, 4}), kh, dims(5, {0, 3, 1, 4}), bias,
-                             dims(5, {0, 1, 2, 3}), {kPar, kPar, kPar, kPar, kRed});
-  Value max = generic({scores}, filled({batch, heads, n}, -INFINITY), {id4, rowMap}, reduce,
-                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                        return arith::MaximumFOp::create(nb, l, a[0], a[1]);
-                      });
-  auto shifted = [](OpBuilder &nb, Location l, Value s, Value mx) -> Value {
-    return math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, s, mx));
-  };
-  Value sum = generic({scores, max}, filled({batch, heads, n}, 0.0), {id4, rowMap, rowMap}, reduce,
-                      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                        return arith::AddFOp::create(nb, l, a[2], shifted(nb, l, a[0], a[1]));
-                      });
-  Value p = elementwise({scores, max, sum}, {id4, rowMap, rowMap},
-                        [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                          return arith::DivFOp::create(nb, l, shifted(nb, l, a[0], a[1]), a[2]);
-                        });
+  AffineMap id4 = identity(4), rowMap = dims(4, {0, 1, 2});
+  SmallVector<IteratorType> reduce = {kPar, kPar, kPar, kRed};
+  Value dyh = expand(plain(op.getDy()), {batch, n, heads, d}, split);
   SmallVector<IteratorType> its5 = {kPar, kPar, kPar, kPar, kRed};
 
   // dv (b, m, h, k) = sum_n p (b, h, n, m) dy (b, n, h, k); dims b h m k n
@@ -393,7 +364,7 @@ LogicalResult Lowering::lower(AttentionGradOp op) {
   if (!op.getDkey().use_empty()) {
     Value dk = contraction(ds, dims(5, {0, 1, 4, 2}), qh, dims(5, {0, 4, 1, 3}),
                            filled({batch, m, heads, d}, 0.0), dims(5, {0, 2, 1, 3}), its5);
-    lowered[op.getDkey()] = scaled(collapse(dk, split));
+    lowered[op.getDkey()] = scaled(collapse(dk, split), scale);
   }
   if (!op.getDbias().use_empty())
     lowered[op.getDbias()] = reduceSum(ds, {1, 2, 3});

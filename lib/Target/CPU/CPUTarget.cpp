@@ -121,13 +121,14 @@ LogicalResult cmt::emitLLVM(ModuleOp module, const CPUTargetOptions &options,
   }
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
       triple, cpu, features, llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt,
-      llvm::CodeGenOptLevel::Default));
+      options.optimize ? llvm::CodeGenOptLevel::Default : llvm::CodeGenOptLevel::None));
   if (!machine)
     return module.emitError("cannot create a target machine for CPU '") << cpu << "'";
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
 
-  optimize(*llvmModule, *machine);
+  if (options.optimize)
+    optimize(*llvmModule, *machine);
 
   if (objectPath.empty()) {
     llvmModule->print(irOut, nullptr);

@@ -89,7 +89,7 @@ std::vector<std::string> cmt::listLaunches(ModuleOp module) {
         auto t = cast<MemRefType>(v.getType());
         bytes += t.getNumElements() * static_cast<int64_t>(t.getElementTypeBitWidth() / 8);
       }
-      os << "kernel " << launch.getKernelModuleName().getValue() << " grid " << value(grid.x)
+      os << "kernel " << launch.getKernelName().getValue() << " grid " << value(grid.x)
          << " block " << value(block.x) << " bytes " << bytes << " <- " << sources(launch.getLoc());
     } else if (auto call = dyn_cast<func::CallOp>(op)) {
       if (call.getCallee() != kBlasSgemm)

@@ -12,6 +12,12 @@ struct CPUTargetOptions {
   std::string cpu = "host";
   /// Where libcmt_runtime.a and libcmt_runtime_main.a are.
   std::string runtimeDir;
+  /// -O3 and optimised code generation (the CPU kernels). Off for CUDA host
+  /// code: a straight-line recording of launches that runs twice per process
+  /// (arena planning, graph capture) and never again, on whose one huge basic
+  /// block -O3 spends minutes for a training step (CMT-Ti: 9.5 min) to gain
+  /// nothing measurable.
+  bool optimize = true;
 };
 
 /// Adds the executable's ABI to a module lowered to the LLVM dialect: the
