@@ -322,27 +322,16 @@ LogicalResult Lowering::lower(LayerNormOp op) {
   unsigned rank = shape.size();
   double width = static_cast<double>(shape.back());
   double eps = op.getEps().convertToDouble();
-  SmallVector<int64_t> rowShape(shape.drop_back());
   SmallVector<unsigned> rowDims;
   for (unsigned i = 0; i + 1 < rank; ++i)
     rowDims.push_back(i);
   AffineMap row = dims(rank, rowDims), id = identity(rank), last = dims(rank, {rank - 1});
-  SmallVector<IteratorType> reduce(rank, kPar);
-  reduce.back() = kRed;
-
-  auto mean = [width](OpBuilder &nb, Location l, Value s) -> Value {
-    return arith::DivFOp::create(nb, l, s, arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(width)));
-  };
   auto [sum, sq] = rowStats(x);
   lowered[op] = elementwise(
       {x, sum, sq, op.getWeight(), op.getBias()}, {id, row, row, last, last},
       [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-        Value var = mean(nb, l, a[2]);
-        Value e = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(eps));
-        Value inv = math::RsqrtOp::create(nb, l, arith::AddFOp::create(nb, l, var, e));
-        Value c = arith::SubFOp::create(nb, l, a[0], mean(nb, l, a[1]));
-        Value y = arith::MulFOp::create(nb, l, arith::MulFOp::create(nb, l, c, inv), a[3]);
-        return arith::AddFOp::create(nb, l, y, a[4]);
+        Value xhat = layerNormXhat(nb, l, a[0], a[1], a[2], width, eps).second;
+        return arith::AddFOp::create(nb, l, arith::MulFOp::create(nb, l, xhat, a[3]), a[4]);
       });
   return success();
 }

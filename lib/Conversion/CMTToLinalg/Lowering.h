@@ -198,6 +198,17 @@ private:
   /// Per-row statistics of a layer norm (last dimension): the sum and the
   /// centred sum of squares.
   std::pair<Value, Value> rowStats(Value x);
+  /// In a loop over a layer norm's elements: 1/std of the row and the
+  /// normalised element, from the row's sum and centred sum of squares
+  /// (rowStats), for the forward and its gradient alike.
+  static std::pair<Value, Value> layerNormXhat(OpBuilder &nb, Location l, Value x, Value sum,
+                                               Value sq, double width, double eps) {
+    auto c = [&](double v) -> Value { return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v)); };
+    Value var = arith::DivFOp::create(nb, l, sq, c(width));
+    Value rstd = math::RsqrtOp::create(nb, l, arith::AddFOp::create(nb, l, var, c(eps)));
+    Value centred = arith::SubFOp::create(nb, l, x, arith::DivFOp::create(nb, l, sum, c(width)));
+    return {rstd, arith::MulFOp::create(nb, l, centred, rstd)};
+  }
   /// Row maxima and sums of exp(x - max) of a (B, C) matrix.
   std::pair<Value, Value> softmaxStats(Value x);
 

@@ -199,13 +199,8 @@ LogicalResult Lowering::lower(LayerNormGradOp op) {
   SmallVector<IteratorType> reduceRow(rank, kPar);
   reduceRow.back() = kRed;
   auto [sum, sq] = rowStats(x);
-  // xhat from the row's sum and centred sum of squares.
   auto xhat = [&](OpBuilder &nb, Location l, Value xv, Value s, Value q) -> Value {
-    Value inv = fconst(nb, l, 1.0 / width);
-    Value mean = arith::MulFOp::create(nb, l, s, inv);
-    Value var = arith::MulFOp::create(nb, l, q, inv);
-    Value rstd = math::RsqrtOp::create(nb, l, arith::AddFOp::create(nb, l, var, fconst(nb, l, eps)));
-    return arith::MulFOp::create(nb, l, arith::SubFOp::create(nb, l, xv, mean), rstd);
+    return layerNormXhat(nb, l, xv, s, q, width, eps).second;
   };
   if (!op.getDweight().use_empty()) {
     SmallVector<IteratorType> its(rank, kRed);
@@ -235,12 +230,10 @@ LogicalResult Lowering::lower(LayerNormGradOp op) {
         {dy, w, x, sum, sq, sumG, sumGX}, {id, last, id, row, row, row, row},
         [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
           Value inv = fconst(nb, l, 1.0 / width);
-          Value var = arith::MulFOp::create(nb, l, a[4], inv);
-          Value rstd = math::RsqrtOp::create(nb, l, arith::AddFOp::create(nb, l, var, fconst(nb, l, eps)));
+          auto [rstd, xh] = layerNormXhat(nb, l, a[2], a[3], a[4], width, eps);
           Value g = arith::MulFOp::create(nb, l, a[0], a[1]);
           Value t = arith::SubFOp::create(nb, l, g, arith::MulFOp::create(nb, l, a[5], inv));
-          Value u = arith::MulFOp::create(nb, l, xhat(nb, l, a[2], a[3], a[4]),
-                                          arith::MulFOp::create(nb, l, a[6], inv));
+          Value u = arith::MulFOp::create(nb, l, xh, arith::MulFOp::create(nb, l, a[6], inv));
           return arith::MulFOp::create(nb, l, rstd, arith::SubFOp::create(nb, l, t, u));
         });
   }
