@@ -235,7 +235,9 @@ def config_from_state_dict(sd, resolution=None):
 
 
 def load_model(weights_path):
+    """Weights or a training checkpoint (whose optimizer/ and train/ state is not the model's)."""
     sd, meta = load_safetensors(weights_path)
+    sd = {k: v for k, v in sd.items() if not k.startswith(("optimizer/", "train/"))}
     cfg = config_from_state_dict(sd)
     model = CMT(cfg)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})

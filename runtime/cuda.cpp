@@ -221,7 +221,8 @@ void loadBlas() {
   lt.lib = ltLib;
 }
 
-// What the compiled code's calls act on; one executor per process.
+// What the compiled code's calls act on, shared by the executors of a process
+// (they capture one after the other; replays touch none of it but the stream).
 struct State {
   bool planning = true;  // no GPU work, only sizes
   cmt::rt::Arena arena;
@@ -405,6 +406,12 @@ Precision parsePrecision(const std::string &name) {
   throw Error("--precision must be fp32, tf32 or bf16, got '" + name + "'");
 }
 
+namespace {
+int precisionCompute(Precision p) {
+  return p == Precision::FP32 ? kCompute32F : p == Precision::TF32 ? kCompute32FFastTF32 : kCompute32FFast16BF;
+}
+}  // namespace
+
 struct CudaExecutor::Impl {
   const Plan &plan;
   std::string name;
@@ -413,8 +420,10 @@ struct CudaExecutor::Impl {
   CUdeviceptr arena = 0, workspace = 0;
   size_t argBytes = 0, nodes = 0;
   CUgraphExec exec = nullptr;
+  void (*entry)(void **) = nullptr;
+  size_t arenaSize = 0;
 
-  explicit Impl(const Plan &p) : plan(p) {}
+  Impl(const Plan &p, void (*e)(void **)) : plan(p), entry(e ? e : cmt_forward_packed) {}
 
   size_t bytes(const PlanArg &a) const { return static_cast<size_t>(a.numel()) * dtypeSize(a.dtype); }
 
@@ -429,7 +438,7 @@ struct CudaExecutor::Impl {
     state.planning = true;
     state.arena.reset(0, SIZE_MAX / 4);
     std::vector<void *> args = kernelArgs();
-    cmt_forward_packed(args.data());
+    entry(args.data());
     size_t need = state.arena.peak + cmt::rt::Arena::kAlign, free = 0, total = 0;
     CU_CHECK(cu.cuMemGetInfo(&free, &total));
     if (need > free)
@@ -437,12 +446,13 @@ struct CudaExecutor::Impl {
                   "intermediates, and the GPU has " + std::to_string(free >> 20) + " MiB free (of " +
                   std::to_string(total >> 20) + "): compile with a smaller --batch");
     CU_CHECK(cu.cuMemAlloc(&arena, need));
+    arenaSize = need;
     state.arena.reset(arena, need);
     // Planning resolved every kernel: no module loads while capturing.
     state.planning = false;
     CU_CHECK(cu.cuStreamBeginCapture(state.stream, kCaptureRelaxed));
     try {
-      cmt_forward_packed(args.data());
+      entry(args.data());
     } catch (...) {
       CUgraph g;
       cu.cuStreamEndCapture(state.stream, &g);
@@ -455,7 +465,8 @@ struct CudaExecutor::Impl {
   }
 };
 
-CudaExecutor::CudaExecutor(const Plan &plan, Precision precision, int ordinal) : impl_(new Impl(plan)) {
+CudaExecutor::CudaExecutor(const Plan &plan, Precision precision, int ordinal, void (*entry)(void **))
+    : impl_(new Impl(plan, entry)) {
   loadDriver();
   CU_CHECK(cu.cuInit(0));
   int count = 0;
@@ -477,6 +488,13 @@ CudaExecutor::CudaExecutor(const Plan &plan, Precision precision, int ordinal) :
   CUcontext ctx;
   CU_CHECK(cu.cuDevicePrimaryCtxRetain(&ctx, dev));
   CU_CHECK(cu.cuCtxSetCurrent(ctx));
+  // A second executor in the process (a training executable's evaluation)
+  // shares the stream, the cuBLAS handle and its workspace with the first.
+  if (state.stream) {
+    if (state.computeType != precisionCompute(precision))
+      throw Error("two CUDA executors of one process need the same --precision");
+    return;
+  }
   CU_CHECK(cu.cuStreamCreate(&state.stream, kStreamNonBlocking));
   loadBlas();
   BLAS_CHECK(blas.create(&state.blasHandle));
@@ -485,9 +503,7 @@ CudaExecutor::CudaExecutor(const Plan &plan, Precision precision, int ordinal) :
   CU_CHECK(cu.cuMemAlloc(&impl_->workspace, kBlasWorkspace));
   state.workspace = reinterpret_cast<void *>(impl_->workspace);
   BLAS_CHECK(blas.setWorkspace(state.blasHandle, state.workspace, kBlasWorkspace));
-  state.computeType = precision == Precision::FP32   ? kCompute32F
-                      : precision == Precision::TF32 ? kCompute32FFastTF32
-                                                     : kCompute32FFast16BF;
+  state.computeType = precisionCompute(precision);
 }
 
 CudaExecutor::~CudaExecutor() = default;  // the process ends with it: the driver frees everything
@@ -562,7 +578,7 @@ std::vector<double> CudaExecutor::profile() {
     state.profiling = true;
     state.launches = 0;
     std::vector<void *> args = m.kernelArgs();
-    cmt_forward_packed(args.data());
+    m.entry(args.data());
     state.mark();
     state.profiling = false;
     CU_CHECK(cu.cuStreamSynchronize(state.stream));
@@ -576,8 +592,8 @@ std::vector<double> CudaExecutor::profile() {
 }
 
 std::string CudaExecutor::deviceName() const { return impl_->name; }
-size_t CudaExecutor::arenaBytes() const { return state.arena.size; }
-size_t CudaExecutor::residentBytes() const { return state.arena.size + impl_->argBytes + kBlasWorkspace; }
+size_t CudaExecutor::arenaBytes() const { return impl_->arenaSize; }
+size_t CudaExecutor::residentBytes() const { return impl_->arenaSize + impl_->argBytes + kBlasWorkspace; }
 size_t CudaExecutor::graphNodes() const { return impl_->nodes; }
 
 }  // namespace cmt::rt

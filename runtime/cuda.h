@@ -26,7 +26,9 @@ Precision parsePrecision(const std::string &name);  // throws Error naming the c
 class CudaExecutor {
 public:
   // Opens `device`; throws Error (no driver, no device, wrong architecture).
-  CudaExecutor(const Plan &plan, Precision precision, int device = 0);
+  // `entry` is the compiled host code (default cmt_forward_packed; a training
+  // executable's evaluation forward is cmt_eval_packed).
+  CudaExecutor(const Plan &plan, Precision precision, int device = 0, void (*entry)(void **) = nullptr);
   ~CudaExecutor();
 
   // `host[i]` is the data of plan argument i: read for inputs, parameters and

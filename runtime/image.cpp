@@ -119,13 +119,9 @@ Image loadImage(const std::string &path) {
   return img;
 }
 
-void preprocess(const Image &img, int resolution, int channels, float *out) {
+void resampleBox(const Image &img, double x0, double y0, double w, double h, int resolution, int channels,
+                 bool flip, float *out) {
   static const float kMean[3] = {0.485f, 0.456f, 0.406f}, kStd[3] = {0.229f, 0.224f, 0.225f};
-  // torchvision's eval transform: Resize(int(res / 0.875)) then CenterCrop(res).
-  double shorter = std::min(img.width, img.height);
-  double scale = std::floor(resolution / 0.875) / shorter;
-  double rw = img.width * scale, rh = img.height * scale;
-  double x0 = (rw - resolution) / 2, y0 = (rh - resolution) / 2;
   auto sample = [&](double sx, double sy, int c) {
     // Bilinear on pixel centres, clamped at the border.
     double fx = std::clamp(sx, 0.0, img.width - 1.0), fy = std::clamp(sy, 0.0, img.height - 1.0);
@@ -137,9 +133,11 @@ void preprocess(const Image &img, int resolution, int channels, float *out) {
     };
     return (1 - ay) * ((1 - ax) * px(ix, iy) + ax * px(jx, iy)) + ay * ((1 - ax) * px(ix, jy) + ax * px(jx, jy));
   };
+  double sxScale = w / resolution, syScale = h / resolution;
   for (int y = 0; y < resolution; ++y)
     for (int x = 0; x < resolution; ++x) {
-      double sx = (x + x0 + 0.5) / scale - 0.5, sy = (y + y0 + 0.5) / scale - 0.5;
+      int ox = flip ? resolution - 1 - x : x;
+      double sx = x0 + (ox + 0.5) * sxScale - 0.5, sy = y0 + (y + 0.5) * syScale - 0.5;
       double rgb[3];
       for (int c = 0; c < 3; ++c) rgb[c] = sample(sx, sy, img.channels == 3 ? c : 0) / 255.0;
       size_t plane = static_cast<size_t>(resolution) * resolution, at = static_cast<size_t>(y) * resolution + x;
@@ -150,6 +148,16 @@ void preprocess(const Image &img, int resolution, int channels, float *out) {
         for (int c = 0; c < 3; ++c) out[c * plane + at] = static_cast<float>((rgb[c] - kMean[c]) / kStd[c]);
       }
     }
+}
+
+void preprocess(const Image &img, int resolution, int channels, float *out, bool flip) {
+  // torchvision's eval transform: Resize(int(res / 0.875)) then CenterCrop(res).
+  double shorter = std::min(img.width, img.height);
+  double scale = std::floor(resolution / 0.875) / shorter;
+  double rw = img.width * scale, rh = img.height * scale;
+  double x0 = (rw - resolution) / 2, y0 = (rh - resolution) / 2;
+  resampleBox(img, x0 / scale, y0 / scale, resolution / scale, resolution / scale, resolution, channels, flip,
+              out);
 }
 
 }  // namespace cmt::rt

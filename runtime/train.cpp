@@ -2,73 +2,115 @@
 //
 // The compiled @train_step takes every parameter, buffer and optimizer state
 // and returns their next values ("next/NAME") with the loss and the
-// gradients ("grad/NAME"). This file owns that state: it starts it from a
-// checkpoint, a resumed training checkpoint or the initialisation of
-// CMT-SPEC.md, feeds batches, refuses non-finite steps before they reach the
-// weights, and writes checkpoints.
+// gradients ("grad/NAME"); @evaluate is the evaluation-mode forward. This file
+// owns the state: it starts it from a checkpoint, a resumed training
+// checkpoint or the initialisation of CMT-SPEC.md, feeds batches from the
+// loader (dataset.h), refuses non-finite steps before they reach the
+// weights, evaluates every epoch, logs, and writes checkpoints (every N
+// steps, at the end, and on SIGINT/SIGTERM).
+//
+// Everything a step computes is a function of the state, the seed and the
+// step number, so a run resumed from a checkpoint repeats, bit for bit on the
+// CPU, what the uninterrupted run would have done.
 #include "runtime/cuda.h"
+#include "runtime/dataset.h"
 #include "runtime/driver.h"
+#include "runtime/plot.h"
 #include "runtime/train_hyper.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+// The evaluation forward; absent from executables made before it existed.
+extern "C" __attribute__((weak)) void cmt_eval_packed(void **args);
+extern "C" __attribute__((weak)) const char cmt_eval_plan[];
 
 namespace cmt::rt {
 namespace {
 using namespace cmt::train;
 
+// Defaults are the released CMT-Ti recipe (CMT-SPEC.md): AdamW, lr 8e-4,
+// weight decay 0.05, drop path 0.1, label smoothing 0.1, a linear warm-up
+// over 20 of 800 epochs (2.5% of the run), cosine to 1e-5.
 struct TrainOptions {
-  std::string data, weights, resume, save, dumpGrads;
-  int64_t steps = -1, scheduleSteps = -1, warmupSteps = 0;
-  double lr = 1e-3, minLr = 0, weightDecay = 1e-2, labelSmoothing = 0, beta1 = 0.9, beta2 = 0.999,
-         eps = 1e-8, momentum = 0, clipNorm = 0, dropPath = 0;
-  std::string optimizer = "adamw", schedule = "cosine", precision = "fp32";
-  int device = 0;
+  std::string data, valData, weights, resume, save, dumpGrads, log, plot;
+  int64_t steps = -1, epochs = -1, scheduleSteps = -1, warmupSteps = -1, saveEvery = 0, evalEvery = 1, printEvery = 1;
+  double warmupEpochs = -1;
+  double lr = 8e-4, minLr = 1e-5, weightDecay = 0.05, labelSmoothing = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8,
+         momentum = 0, clipNorm = 0, dropPath = 0.1;
+  std::string optimizer = "adamw", schedule = "cosine", precision = "fp32", augment = "auto", shuffle = "auto",
+              randAugment = "auto", badImages = "error";
+  double cropScale = 0.08;
+  int device = 0, workers = 0;
   bool nesterov = false, skipNonfinite = false;
   uint64_t seed = 0;
 };
+
+constexpr double kWarmupFraction = 20.0 / 800.0;
 
 [[noreturn]] void usage(const Plan &plan, const std::string &error) {
   if (!error.empty()) {
     std::fprintf(stderr, "error: %s (--help lists the flags)\n", error.c_str());
     std::exit(2);
   }
-  std::fprintf(stdout,
-               "%s%s"
-               "usage: EXE --data FILE.safetensors --steps N [--weights W.safetensors | --resume CKPT.safetensors]\n"
-               "           [--save CKPT.safetensors] [--dump-grads OUT.safetensors] [--skip-nonfinite] [--seed S]\n"
-               "           [--optimizer adamw|sgd] [--lr X] [--weight-decay X] [--beta1 X] [--beta2 X] [--eps X]\n"
-               "           [--momentum X] [--nesterov] [--schedule cosine|constant] [--schedule-steps N]\n"
-               "           [--warmup-steps N] [--min-lr X] [--clip-grad-norm X] [--label-smoothing X] [--drop-path X]\n"
-               "           [--precision fp32|tf32|bf16] [--device N]   (CUDA executables)\n"
-               "  --data holds 'input' (K x %lld x %lld x %lld float) and 'labels' (K int64), K >= %lld; step s\n"
-               "  trains on images [s*B, (s+1)*B) mod K. Without --weights or --resume the parameters start\n"
-               "  from CMT-SPEC.md's initialisation (seeded by --seed). Defaults: PyTorch's AdamW (lr 1e-3,\n"
-               "  weight decay 0.01 on parameters of rank >= 2), cosine over --schedule-steps (default --steps).\n"
-               "  model %s, training executable for %s, batch %lld\n",
-               error.empty() ? "" : "error: ", error.empty() ? "" : (error + "\n").c_str(),
-               (long long)plan.args[0].shape[1], (long long)plan.resolution, (long long)plan.resolution,
-               (long long)plan.batch, plan.model.c_str(), plan.target.c_str(), (long long)plan.batch);
+  std::printf(
+      "usage: EXE --data SOURCE (--epochs N | --steps N) [options]\n"
+      "data:\n"
+      "  --data SOURCE          FILE.safetensors ('input' K x %lld x %lld x %lld float, 'labels' K int64),\n"
+      "                         an IDX directory (train-/t10k- images and labels, gzip or not; 'fashion-mnist'\n"
+      "                         is /usr/share/datasets/fashion-mnist) or an ImageFolder (one folder per class;\n"
+      "                         DIR/train and DIR/val when both exist)\n"
+      "  --val-data SOURCE      the validation split (default: the source's own: t10k, DIR/val)\n"
+      "  --eval-every N         evaluate (top-1/top-5) every N epochs, 0: never (default 1)\n"
+      "  --augment auto|none|flip|crop   crop: RandomResizedCrop + flip (auto: crop for images, none for tensors)\n"
+      "  --crop-scale X         smallest crop area fraction (default 0.08)\n"
+      "  --rand-augment N,M|0   RandAugment with N ops at magnitude M (auto: 2,9 with crops, else off)\n"
+      "  --shuffle auto|on|off  per-epoch shuffling from --seed (auto: on for images, off for tensors)\n"
+      "  --bad-images error|skip  an image that fails to decode stops the run, or is replaced and counted\n"
+      "  --workers N            data loading threads (default: the cores, at most 8)\n"
+      "schedule (defaults: the released CMT-Ti recipe):\n"
+      "  --epochs N | --steps N total, resumed ones included\n"
+      "  --warmup-epochs X | --warmup-steps N   linear warm-up (default 2.5%% of the run, as 20 of 800 epochs)\n"
+      "  --schedule cosine|constant  --schedule-steps N  --lr X (8e-4)  --min-lr X (1e-5)\n"
+      "  --optimizer adamw|sgd  --weight-decay X (0.05, rank >= 2 for AdamW)  --beta1 --beta2 --eps\n"
+      "  --momentum X  --nesterov  --clip-grad-norm X  --label-smoothing X (0.1)  --drop-path X (0.1)\n"
+      "state and output:\n"
+      "  --weights W.safetensors | --resume CKPT.safetensors (its configuration, then the command line's)\n"
+      "  --save CKPT.safetensors  --save-every N steps  (also at the end, and on SIGINT/SIGTERM)\n"
+      "  --log FILE.jsonl       metrics, one JSON object per step and per epoch (default beside --save)\n"
+      "  --plot FILE.png        loss and accuracy curves, written at every evaluation and at the end\n"
+      "  --print-every N        a progress line every N steps (default 1; the log has every step)\n"
+      "  --dump-grads FILE  --skip-nonfinite  --seed S  --precision fp32|tf32|bf16 --device N (CUDA)\n"
+      "model %s, training executable for %s, batch %lld\n",
+      (long long)plan.args[0].shape[1], (long long)plan.resolution, (long long)plan.resolution, plan.model.c_str(),
+      plan.target.c_str(), (long long)plan.batch);
   std::exit(0);
 }
 
-TrainOptions parseArgs(const Plan &plan, int argc, char **argv) {
-  TrainOptions o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
+// Parses flags in order, later ones winning; a resumed run parses its
+// checkpoint's stored configuration first.
+void parseInto(TrainOptions &o, const Plan &plan, const std::vector<std::string> &argv) {
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string &a = argv[i];
     std::string key = a.substr(0, a.find('='));
     auto value = [&]() -> std::string {
       size_t eq = a.find('=');
       if (eq != std::string::npos) return a.substr(eq + 1);
-      if (i + 1 >= argc) usage(plan, key + " needs a value");
+      if (i + 1 >= argv.size()) usage(plan, key + " needs a value");
       return argv[++i];
     };
     auto real = [&](double lo, double hi) {
@@ -86,14 +128,30 @@ TrainOptions parseArgs(const Plan &plan, int argc, char **argv) {
       if (v.empty() || *end || n < 0) usage(plan, key + " needs a non-negative integer, got '" + v + "'");
       return static_cast<int64_t>(n);
     };
+    auto choice = [&](std::initializer_list<const char *> allowed) {
+      std::string v = value(), list;
+      for (const char *c : allowed) {
+        if (v == c) return v;
+        list += std::string(list.empty() ? "" : ", ") + c;
+      }
+      usage(plan, key + " must be one of " + list + ", got '" + v + "'");
+    };
     if (key == "--data") o.data = value();
+    else if (key == "--val-data") o.valData = value();
     else if (key == "--weights") o.weights = value();
     else if (key == "--resume") o.resume = value();
     else if (key == "--save") o.save = value();
+    else if (key == "--log") o.log = value();
+    else if (key == "--plot") o.plot = value();
     else if (key == "--dump-grads") o.dumpGrads = value();
-    else if (key == "--steps") o.steps = count();
+    else if (key == "--steps") o.steps = count(), o.epochs = -1;
+    else if (key == "--epochs") o.epochs = count(), o.steps = -1;
     else if (key == "--schedule-steps") o.scheduleSteps = count();
-    else if (key == "--warmup-steps") o.warmupSteps = count();
+    else if (key == "--warmup-steps") o.warmupSteps = count(), o.warmupEpochs = -1;
+    else if (key == "--warmup-epochs") o.warmupEpochs = real(0, 1e6), o.warmupSteps = -1;
+    else if (key == "--save-every") o.saveEvery = count();
+    else if (key == "--eval-every") o.evalEvery = count();
+    else if (key == "--print-every") o.printEvery = std::max<int64_t>(1, count());
     else if (key == "--seed") o.seed = static_cast<uint64_t>(count());
     else if (key == "--lr") o.lr = real(0, 1e3);
     else if (key == "--min-lr") o.minLr = real(0, 1e3);
@@ -105,24 +163,72 @@ TrainOptions parseArgs(const Plan &plan, int argc, char **argv) {
     else if (key == "--momentum") o.momentum = real(0, 1);
     else if (key == "--clip-grad-norm") o.clipNorm = real(0, 1e30);
     else if (key == "--drop-path") o.dropPath = real(0, 0.999);
+    else if (key == "--crop-scale") o.cropScale = real(0.01, 1);
     else if (key == "--nesterov") o.nesterov = true;
+    else if (key == "--no-nesterov") o.nesterov = false;
     else if (key == "--skip-nonfinite") o.skipNonfinite = true;
-    else if (key == "--optimizer") o.optimizer = value();
+    else if (key == "--optimizer") o.optimizer = choice({"adamw", "sgd"});
+    else if (key == "--schedule") o.schedule = choice({"cosine", "constant"});
+    else if (key == "--augment") o.augment = choice({"auto", "none", "flip", "crop"});
+    else if (key == "--shuffle") o.shuffle = choice({"auto", "on", "off"});
+    else if (key == "--bad-images") o.badImages = choice({"error", "skip"});
+    else if (key == "--rand-augment") o.randAugment = value();
     else if (key == "--precision") o.precision = value();
     else if (key == "--device") o.device = static_cast<int>(count());
-    else if (key == "--schedule") o.schedule = value();
+    else if (key == "--workers") o.workers = static_cast<int>(std::max<int64_t>(1, count()));
     else if (key == "--help" || key == "-h") usage(plan, "");
     else usage(plan, "unknown argument '" + a + "'");
   }
-  if (o.data.empty()) usage(plan, "--data is required (a safetensors file with 'input' and 'labels')");
-  if (o.steps < 0) usage(plan, "--steps is required (the step count to reach, resumed steps included)");
-  if (!o.weights.empty() && !o.resume.empty()) usage(plan, "--weights and --resume exclude each other");
-  if (o.optimizer != "adamw" && o.optimizer != "sgd") usage(plan, "--optimizer must be adamw or sgd, got '" + o.optimizer + "'");
-  if (o.schedule != "cosine" && o.schedule != "constant")
-    usage(plan, "--schedule must be cosine or constant, got '" + o.schedule + "'");
-  if (o.nesterov && (o.optimizer != "sgd" || o.momentum <= 0)) usage(plan, "--nesterov needs --optimizer sgd and --momentum > 0");
-  if (o.scheduleSteps < 0) o.scheduleSteps = o.steps;
-  return o;
+}
+
+// What a resumed run takes from its checkpoint: everything that shapes the
+// trajectory and where it writes, not where its state came from.
+std::vector<std::string> storedConfig(const TrainOptions &o) {
+  std::vector<std::string> c;
+  auto put = [&](const char *key, const std::string &v) { c.push_back(std::string(key) + "=" + v); };
+  auto num = [](double x) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.17g", x);
+    return std::string(b);
+  };
+  put("--data", o.data);
+  if (!o.valData.empty()) put("--val-data", o.valData);
+  if (o.epochs >= 0) put("--epochs", std::to_string(o.epochs));
+  if (o.steps >= 0) put("--steps", std::to_string(o.steps));
+  if (o.warmupEpochs >= 0) put("--warmup-epochs", num(o.warmupEpochs));
+  if (o.warmupSteps >= 0) put("--warmup-steps", std::to_string(o.warmupSteps));
+  if (o.scheduleSteps >= 0) put("--schedule-steps", std::to_string(o.scheduleSteps));
+  put("--eval-every", std::to_string(o.evalEvery));
+  put("--seed", std::to_string(o.seed));
+  put("--lr", num(o.lr));
+  put("--min-lr", num(o.minLr));
+  put("--weight-decay", num(o.weightDecay));
+  put("--label-smoothing", num(o.labelSmoothing));
+  put("--beta1", num(o.beta1));
+  put("--beta2", num(o.beta2));
+  put("--eps", num(o.eps));
+  put("--momentum", num(o.momentum));
+  put("--clip-grad-norm", num(o.clipNorm));
+  put("--drop-path", num(o.dropPath));
+  put("--crop-scale", num(o.cropScale));
+  c.push_back(o.nesterov ? "--nesterov" : "--no-nesterov");
+  put("--optimizer", o.optimizer);
+  put("--schedule", o.schedule);
+  put("--augment", o.augment);
+  put("--shuffle", o.shuffle);
+  put("--rand-augment", o.randAugment);
+  put("--bad-images", o.badImages);
+  if (!o.save.empty()) put("--save", o.save);
+  if (o.saveEvery) put("--save-every", std::to_string(o.saveEvery));
+  if (!o.log.empty()) put("--log", o.log);
+  if (!o.plot.empty()) put("--plot", o.plot);
+  return c;
+}
+
+std::string joinConfig(const std::vector<std::string> &c) {
+  std::string s;
+  for (const std::string &x : c) s += (s.empty() ? "" : "\n") + x;
+  return s;
 }
 
 // CMT-SPEC.md: linear weights truncated normal (std 0.02, cut at 2 std),
@@ -161,6 +267,9 @@ void initialise(const PlanArg &a, void *out, std::mt19937_64 &rng) {
 }
 
 bool isPrefixed(const std::string &s, const char *prefix) { return s.rfind(prefix, 0) == 0; }
+bool isState(const PlanArg &a) {
+  return a.kind == PlanArg::Parameter || a.kind == PlanArg::Buffer || a.kind == PlanArg::State;
+}
 
 // The first non-finite float of an output, or -1.
 int64_t firstNonfinite(const PlanArg &a, const std::vector<char> &bytes) {
@@ -170,10 +279,124 @@ int64_t firstNonfinite(const PlanArg &a, const std::vector<char> &bytes) {
     if (!std::isfinite(v[i])) return i;
   return -1;
 }
+
+std::string hexFloat(double x) {
+  char b[40];
+  std::snprintf(b, sizeof b, "%a", x);
+  return b;
+}
+
+std::string stem(const std::string &path) {
+  size_t dot = path.rfind('.'), slash = path.rfind('/');
+  return dot != std::string::npos && (slash == std::string::npos || dot > slash) ? path.substr(0, dot) : path;
+}
+
+std::string duration(double seconds) {
+  long s = static_cast<long>(std::max(0.0, seconds));
+  char b[32];
+  std::snprintf(b, sizeof b, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  return b;
+}
+
+// SIGINT/SIGTERM: finish the step, save, exit.
+volatile std::sig_atomic_t interrupted = 0;
+void onSignal(int sig) { interrupted = sig; }
+
+// The metrics log: JSON lines, appended and flushed record by record so that
+// a kill loses at most the record being written. A resumed run first drops
+// the records of steps it is about to repeat.
+class MetricsLog {
+public:
+  void open(const std::string &path, int64_t resumeStep) {
+    path_ = path;
+    if (path.empty()) return;
+    std::vector<std::string> keep;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      size_t at = line.find("\"step\": ");
+      if (line.empty() || line.back() != '}' || at == std::string::npos) continue;  // torn by a kill
+      if (std::strtoll(line.c_str() + at + 8, nullptr, 10) <= resumeStep) keep.push_back(line);
+    }
+    in.close();
+    f_ = std::fopen(path.c_str(), "w");
+    if (!f_) throw Error(path + ": cannot write the metrics log: " + std::strerror(errno));
+    for (const std::string &l : keep) std::fprintf(f_, "%s\n", l.c_str());
+    std::fflush(f_);
+  }
+  ~MetricsLog() {
+    if (f_) std::fclose(f_);
+  }
+  void write(const std::string &record) {
+    if (!f_) return;
+    std::fprintf(f_, "%s\n", record.c_str());
+    std::fflush(f_);
+  }
+  const std::string &path() const { return path_; }
+
+private:
+  std::string path_;
+  FILE *f_ = nullptr;
+};
+
+// The curves of a metrics log as plot series (the log is the one truth, so
+// a resumed run plots its whole history).
+void plotLog(const std::string &logPath, const std::string &pngPath, const std::string &title) {
+  std::ifstream in(logPath);
+  Series train{"train loss", {}, {}}, val{"val loss", {}, {}}, top1{"val top-1", {}, {}}, top5{"val top-5", {}, {}};
+  auto field = [](const std::string &line, const char *key, double &out) {
+    size_t at = line.find(std::string("\"") + key + "\": ");
+    if (at == std::string::npos) return false;
+    out = std::strtod(line.c_str() + at + std::strlen(key) + 4, nullptr);
+    return true;
+  };
+  for (std::string line; std::getline(in, line);) {
+    double step, v;
+    if (!field(line, "step", step)) continue;
+    if (line.find("\"kind\": \"step\"") != std::string::npos && field(line, "loss", v)) {
+      train.x.push_back(step);
+      train.y.push_back(v);
+    }
+    if (line.find("\"kind\": \"epoch\"") != std::string::npos) {
+      if (field(line, "val_loss", v)) val.x.push_back(step), val.y.push_back(v);
+      if (field(line, "val_top1", v)) top1.x.push_back(step), top1.y.push_back(v);
+      if (field(line, "val_top5", v)) top5.x.push_back(step), top5.y.push_back(v);
+    }
+  }
+  writePlot(pngPath, {train, val}, {top1, top5}, title);
+}
+
+struct EvalResult {
+  double top1 = 0, top5 = 0, loss = 0;
+  int64_t images = 0, failed = 0;
+};
+
 }  // namespace
 
 int trainMain(const Plan &plan, int argc, char **argv) {
-  TrainOptions opt = parseArgs(plan, argc, argv);
+  TrainOptions opt;
+  std::vector<std::string> cli(argv + 1, argv + argc);
+  parseInto(opt, plan, cli);
+  // A resumed run: the checkpoint's configuration, then the command line's.
+  std::unique_ptr<SafetensorsFile> resumed;
+  if (!opt.resume.empty()) {
+    resumed = std::make_unique<SafetensorsFile>(opt.resume);
+    auto it = resumed->metadata().find("config");
+    if (it != resumed->metadata().end()) {
+      std::vector<std::string> stored;
+      std::istringstream lines(it->second);
+      for (std::string l; std::getline(lines, l);) stored.push_back(l);
+      TrainOptions merged;
+      parseInto(merged, plan, stored);
+      parseInto(merged, plan, cli);
+      opt = merged;
+    }
+  }
+  if (opt.data.empty()) usage(plan, "--data is required (a .safetensors file, an IDX directory or an ImageFolder)");
+  if (opt.steps < 0 && opt.epochs < 0) usage(plan, "--epochs or --steps is required (the total, resumed ones included)");
+  if (!opt.weights.empty() && !opt.resume.empty()) usage(plan, "--weights and --resume exclude each other");
+  if (opt.nesterov && (opt.optimizer != "sgd" || opt.momentum <= 0)) usage(plan, "--nesterov needs --optimizer sgd and --momentum > 0");
+  if (opt.saveEvery > 0 && opt.save.empty()) usage(plan, "--save-every needs --save");
+
   const size_t nargs = plan.args.size();
   std::vector<std::vector<char>> store(nargs);
   std::vector<void *> args(nargs);
@@ -193,18 +416,16 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   if (stepArg < 0 || inputArg < 0 || labelsArg < 0 || hyperArg < 0 ||
       plan.args[hyperArg].numel() != kNumHyper)
     throw Error("the embedded plan is not a training step of this runtime's version");
-  auto isState = [](const PlanArg &a) {
-    return a.kind == PlanArg::Parameter || a.kind == PlanArg::Buffer || a.kind == PlanArg::State;
-  };
+  if (opt.dropPath > 0 && (rateArg < 0 || uniformArg < 0))
+    throw Error("--drop-path: this executable was compiled without stochastic depth (pass --drop-path 0)");
 
   // The starting state.
-  if (!opt.resume.empty()) {
-    SafetensorsFile ckpt(opt.resume);
+  if (resumed) {
     std::vector<std::string> problems;
     for (size_t i = 0; i < nargs; ++i) {
       const PlanArg &a = plan.args[i];
       if (!isState(a)) continue;
-      const Tensor *t = ckpt.find(a.name);
+      const Tensor *t = resumed->find(a.name);
       if (!t) problems.push_back("missing tensor '" + a.name + "' " + shapeString(a.shape));
       else if (t->shape != a.shape)
         problems.push_back("tensor '" + a.name + "' has shape " + t->shapeString() + ", the model needs " + shapeString(a.shape));
@@ -212,7 +433,7 @@ int trainMain(const Plan &plan, int argc, char **argv) {
         problems.push_back("tensor '" + a.name + "' has dtype " + dtypeName(t->dtype) + ", expected " + dtypeName(a.dtype));
       else if (a.dtype == DType::I64) std::memcpy(store[i].data(), t->data, bytesOf(a));
       else {
-        std::vector<float> v = ckpt.getF32(a.name, a.shape);
+        std::vector<float> v = resumed->getF32(a.name, a.shape);
         std::memcpy(store[i].data(), v.data(), bytesOf(a));
       }
     }
@@ -236,40 +457,62 @@ int trainMain(const Plan &plan, int argc, char **argv) {
       if (plan.args[i].kind == PlanArg::Parameter || plan.args[i].kind == PlanArg::Buffer)
         initialise(plan.args[i], store[i].data(), rng);
   }
+  double resumedEpochLoss = 0;
+  int64_t resumedEpochSteps = 0;
+  if (resumed) {
+    const auto &meta = resumed->metadata();
+    auto loss = meta.find("epoch_loss"), steps = meta.find("epoch_steps");
+    if (loss != meta.end() && steps != meta.end()) {
+      resumedEpochLoss = std::strtod(loss->second.c_str(), nullptr);
+      resumedEpochSteps = std::strtoll(steps->second.c_str(), nullptr, 10);
+    }
+  }
+  resumed.reset();
   int64_t &step = *reinterpret_cast<int64_t *>(store[stepArg].data());
 
-  // The data: every image once as float32, every label checked.
-  SafetensorsFile data(opt.data);
+  // The data.
   const PlanArg &in = plan.args[inputArg];
-  const Tensor &images = data.get("input");
-  const Tensor &labelT = data.get("labels");
-  int64_t per = in.numel() / plan.batch, available = images.shape.empty() ? 0 : images.shape[0];
-  std::vector<int64_t> want = in.shape;
-  want[0] = available;
-  if (images.shape != want || available < plan.batch)
-    throw Error(opt.data + ": 'input' has shape " + images.shapeString() + ", this executable takes K x " +
-                std::to_string(in.shape[1]) + " x " + std::to_string(plan.resolution) + " x " +
-                std::to_string(plan.resolution) + " with K >= the batch " + std::to_string(plan.batch));
-  if (labelT.dtype != DType::I64 || labelT.shape != std::vector<int64_t>{available})
-    throw Error(opt.data + ": 'labels' must be int64 of shape [" + std::to_string(available) + "], got " +
-                dtypeName(labelT.dtype) + " " + labelT.shapeString());
-  std::vector<float> allImages = data.getF32("input", want);
-  std::vector<int64_t> allLabels(static_cast<size_t>(available));
-  std::memcpy(allLabels.data(), labelT.data, allLabels.size() * sizeof(int64_t));
+  std::vector<int64_t> sampleShape(in.shape.begin() + 1, in.shape.end());
   int64_t classes = 0;
   for (const PlanArg &a : plan.args)
     if (a.name == "logits") classes = a.shape.back();
-  for (int64_t i = 0; i < available; ++i)
-    if (allLabels[i] < 0 || allLabels[i] >= classes)
-      throw Error(opt.data + ": labels[" + std::to_string(i) + "] = " + std::to_string(allLabels[i]) +
-                  " is not a class of this model (0.." + std::to_string(classes - 1) + ")");
-  int64_t batchesInData = available / plan.batch;
+  std::unique_ptr<Dataset> train = openDataset(opt.data, Split::Train, sampleShape, classes);
+  std::unique_ptr<Dataset> val = opt.evalEvery == 0 ? nullptr
+                                 : opt.valData.empty() ? openDataset(opt.data, Split::Val, sampleShape, classes)
+                                                       : openDataset(opt.valData, Split::Val, sampleShape, classes);
+  if (!opt.valData.empty() && !val && opt.evalEvery) {
+    // A safetensors file as the validation split: all of it.
+    val = openDataset(opt.valData, Split::Train, sampleShape, classes);
+  }
+  bool images = train->tensor(0) == nullptr;
+  Augment augment;
+  std::string how = opt.augment == "auto" ? (images ? "crop" : "none") : opt.augment;
+  augment.crop = how == "crop";
+  augment.flip = how == "crop" || how == "flip";
+  augment.minScale = opt.cropScale;
+  std::string ra = opt.randAugment == "auto" ? (augment.crop ? "2,9" : "0") : opt.randAugment;
+  if (ra != "0" && (std::sscanf(ra.c_str(), "%d,%d", &augment.randOps, &augment.randMagnitude) != 2 ||
+                    augment.randOps < 1 || augment.randMagnitude < 0 || augment.randMagnitude > 30))
+    usage(plan, "--rand-augment takes N,M (ops >= 1, magnitude 0..30) or 0, got '" + ra + "'");
+  if (!images && (augment.flip || augment.randOps))
+    throw Error("--augment and --rand-augment apply to image data; " + opt.data + " holds prepared tensors");
+  bool shuffle = opt.shuffle == "auto" ? images : opt.shuffle == "on";
+  int workers = opt.workers > 0 ? opt.workers
+                                : static_cast<int>(std::clamp<unsigned>(std::thread::hardware_concurrency(), 1, 8));
+  Loader loader(*train, augment, sampleShape, plan.batch, shuffle, opt.seed, workers, opt.badImages == "skip");
+  const int64_t perEpoch = loader.batchesPerEpoch();
+  const int64_t total = opt.epochs >= 0 ? opt.epochs * perEpoch : opt.steps;
+  const int64_t warmup = opt.warmupSteps >= 0    ? opt.warmupSteps
+                         : opt.warmupEpochs >= 0 ? static_cast<int64_t>(opt.warmupEpochs * perEpoch)
+                                                 : static_cast<int64_t>(kWarmupFraction * total);
+  const int64_t scheduleSteps = opt.scheduleSteps >= 0 ? opt.scheduleSteps : total;
+  const int64_t totalEpochs = (total + perEpoch - 1) / perEpoch;
 
   float *hyper = reinterpret_cast<float *>(store[hyperArg].data());
   hyper[kLr] = static_cast<float>(opt.lr);
   hyper[kMinLr] = static_cast<float>(opt.minLr);
-  hyper[kWarmupSteps] = static_cast<float>(opt.warmupSteps);
-  hyper[kScheduleSteps] = static_cast<float>(opt.scheduleSteps);
+  hyper[kWarmupSteps] = static_cast<float>(warmup);
+  hyper[kScheduleSteps] = static_cast<float>(scheduleSteps);
   hyper[kCosine] = opt.schedule == "cosine" ? 1.f : 0.f;
   hyper[kWeightDecay] = static_cast<float>(opt.weightDecay);
   hyper[kOptimizer] = static_cast<float>(opt.optimizer == "sgd" ? kSGD : kAdamW);
@@ -280,8 +523,6 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   hyper[kNesterov] = opt.nesterov ? 1.f : 0.f;
   hyper[kClipNorm] = static_cast<float>(opt.clipNorm);
   hyper[kLabelSmoothing] = static_cast<float>(opt.labelSmoothing);
-  if (opt.dropPath > 0 && (rateArg < 0 || uniformArg < 0))
-    throw Error("--drop-path: this executable was compiled without stochastic depth");
   if (rateArg >= 0) *reinterpret_cast<float *>(store[rateArg].data()) = static_cast<float>(opt.dropPath);
 
   // Where each "next/X" goes back to.
@@ -302,11 +543,34 @@ int trainMain(const Plan &plan, int argc, char **argv) {
     if (a.name == "grad_norm") normArg = &a;
   }
   if (!lossArg || !lrArg || !normArg) throw Error("the embedded plan lacks loss, lr or grad_norm");
-  auto scalarOf = [&](const PlanArg *a) { return *reinterpret_cast<const float *>(store[a - plan.args.data()].data()); };
+  auto index = [&](const PlanArg *a) { return static_cast<size_t>(a - plan.args.data()); };
+  auto scalarOf = [&](const PlanArg *a) { return *reinterpret_cast<const float *>(store[index(a)].data()); };
+
+  // The evaluation forward shares the parameters and buffers, by name.
+  std::unique_ptr<Plan> evalPlan;
+  std::vector<std::vector<char>> evalStore;
+  std::vector<void *> evalArgs;
+  int64_t evalInput = -1, evalLogits = -1;
+  if (val) {
+    if (!cmt_eval_packed || !cmt_eval_plan)
+      throw Error("this training executable has no evaluation forward (recompile it, or pass --eval-every 0)");
+    evalPlan = std::make_unique<Plan>(Plan::parse(cmt_eval_plan));
+    evalStore.resize(evalPlan->args.size());
+    for (size_t i = 0; i < evalPlan->args.size(); ++i) {
+      const PlanArg &a = evalPlan->args[i];
+      const PlanArg *shared = isState(a) ? plan.find(a.name) : nullptr;
+      if (isState(a) && !shared) throw Error("the evaluation forward takes '" + a.name + "', which training lacks");
+      if (!shared) evalStore[i].assign(bytesOf(a), 0);
+      evalArgs.push_back(shared ? store[index(shared)].data() : evalStore[i].data());
+      if (a.name == "input") evalInput = static_cast<int64_t>(i);
+      if (a.name == "logits") evalLogits = static_cast<int64_t>(i);
+    }
+    if (evalInput < 0 || evalLogits < 0) throw Error("the evaluation forward lacks 'input' or 'logits'");
+  }
 
   // The state lives where the step runs: in `store` on the CPU, on the GPU
   // for CUDA executables (`store` then mirrors what was fetched).
-  std::unique_ptr<CudaExecutor> cuda;
+  std::unique_ptr<CudaExecutor> cuda, cudaEval;
   if (plan.target == "cuda") {
     cuda = std::make_unique<CudaExecutor>(plan, parsePrecision(opt.precision), opt.device);
     cuda->bind(args);
@@ -316,8 +580,11 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   auto fetch = [&](size_t i) {
     if (cuda) cuda->download(i);
   };
-  auto index = [&](const PlanArg *a) { return static_cast<size_t>(a - plan.args.data()); };
 
+  // The running sum of this epoch's losses travels with the checkpoint, so
+  // that a run resumed mid-epoch reports the epoch's mean loss as it was.
+  double epochLoss = resumedEpochLoss;
+  int64_t epochSteps = resumedEpochSteps;
   auto save = [&](const std::string &path, const char *why) {
     std::vector<TensorOut> out;
     for (size_t i = 0; i < nargs; ++i)
@@ -325,16 +592,102 @@ int trainMain(const Plan &plan, int argc, char **argv) {
         fetch(i);
         out.push_back({plan.args[i].name, plan.args[i].dtype, plan.args[i].shape, store[i].data()});
       }
-    writeSafetensors(path, out, {{"model", plan.model}, {"step", std::to_string(step)}, {"optimizer", opt.optimizer}});
+    try {
+      writeSafetensors(path, out,
+                       {{"model", plan.model}, {"step", std::to_string(step)}, {"epoch", std::to_string(step / perEpoch)},
+                        {"optimizer", opt.optimizer}, {"config", joinConfig(storedConfig(opt))},
+                        {"epoch_loss", hexFloat(epochLoss)}, {"epoch_steps", std::to_string(epochSteps)},
+                        {"data", train->describe()}});
+    } catch (const Error &e) {
+      throw Error(std::string("cannot write the checkpoint at step ") + std::to_string(step) + ": " + e.what());
+    }
     std::printf("saved %s at step %lld (%s)\n", path.c_str(), (long long)step, why);
     std::fflush(stdout);
   };
 
-  std::printf("training %s: batch %lld, steps %lld -> %lld, %s lr %g (%s, warm-up %lld, over %lld), weight decay %g, "
-              "label smoothing %g, drop path %g\n",
-              plan.model.c_str(), (long long)plan.batch, (long long)step, (long long)opt.steps, opt.optimizer.c_str(),
-              opt.lr, opt.schedule.c_str(), (long long)opt.warmupSteps, (long long)opt.scheduleSteps, opt.weightDecay,
-              opt.labelSmoothing, opt.dropPath);
+  EvalResult lastEval;
+  auto evaluate = [&]() {
+    EvalResult r;
+    if (cuda) {
+      for (size_t i = 0; i < nargs; ++i)
+        if (isState(plan.args[i])) fetch(i);
+      if (!cudaEval) {
+        cudaEval = std::make_unique<CudaExecutor>(*evalPlan, parsePrecision(opt.precision), opt.device, cmt_eval_packed);
+        cudaEval->bind(evalArgs);  // uploads the parameters as fetched
+      } else {
+        for (size_t i = 0; i < evalPlan->args.size(); ++i)
+          if (isState(evalPlan->args[i])) cudaEval->upload(i);
+      }
+    }
+    Loader evalLoader(*val, Augment{}, sampleShape, plan.batch, /*shuffle=*/false, opt.seed, workers,
+                      opt.badImages == "skip");
+    evalLoader.start(0, 0);
+    Batch b;
+    const float *logits = reinterpret_cast<const float *>(evalArgs[evalLogits]);
+    for (int64_t k = 0; k < evalLoader.batchesPerEpoch() && !interrupted; ++k) {
+      evalLoader.next(b);
+      std::memcpy(evalArgs[evalInput], b.images.data(), b.images.size() * sizeof(float));
+      if (cudaEval) {
+        cudaEval->run();
+      } else {
+        cmt_eval_packed(evalArgs.data());
+      }
+      for (int64_t i = 0; i < b.valid; ++i) {
+        const float *row = logits + i * classes;
+        int64_t y = b.labels[i];
+        double m = *std::max_element(row, row + classes), sum = 0;
+        int64_t above = 0;
+        for (int64_t c = 0; c < classes; ++c) {
+          sum += std::exp(static_cast<double>(row[c]) - m);
+          above += row[c] > row[y];
+        }
+        r.loss += std::log(sum) + m - row[y];
+        r.top1 += above < 1;
+        r.top5 += above < 5;
+      }
+      r.images += b.valid;
+      r.failed += b.failed;
+    }
+    if (r.images) {
+      r.loss /= r.images;
+      r.top1 *= 100.0 / r.images;
+      r.top5 *= 100.0 / r.images;
+    }
+    return r;
+  };
+
+  // The effective configuration, once.
+  std::printf("training %s: batch %lld, steps %lld -> %lld (%lld per epoch, %lld epochs), %s lr %g (%s to %g, warm-up %lld, "
+              "over %lld), weight decay %g, label smoothing %g, drop path %g, seed %llu\n",
+              plan.model.c_str(), (long long)plan.batch, (long long)step, (long long)total, (long long)perEpoch,
+              (long long)totalEpochs, opt.optimizer.c_str(), opt.lr, opt.schedule.c_str(), opt.minLr,
+              (long long)warmup, (long long)scheduleSteps, opt.weightDecay, opt.labelSmoothing, opt.dropPath,
+              (unsigned long long)opt.seed);
+  std::printf("data: %s; %s%s%s, %s, %d loader threads\n", train->describe().c_str(),
+              augment.crop ? "RandomResizedCrop (scale " : "no augmentation",
+              augment.crop ? (std::to_string(opt.cropScale).substr(0, 4) + "-1) + flip").c_str() : "",
+              augment.randOps ? (" + RandAugment(" + std::to_string(augment.randOps) + ", " +
+                                 std::to_string(augment.randMagnitude) + ")").c_str()
+                              : "",
+              shuffle ? "shuffled per epoch" : "in order", workers);
+  std::printf("validation: %s\n", val ? (val->describe() + ", every " + std::to_string(opt.evalEvery) + " epoch(s)").c_str()
+                                      : "none");
+  std::fflush(stdout);
+
+  std::string logPath = opt.log.empty() && !opt.save.empty() ? stem(opt.save) + ".metrics.jsonl" : opt.log;
+  std::string plotPath = opt.plot.empty() && !logPath.empty() ? stem(logPath) + ".png" : opt.plot;
+  if (!plotPath.empty() && logPath.empty()) usage(plan, "--plot draws the metrics log: pass --log or --save");
+  MetricsLog log;
+  log.open(logPath, step);
+  auto plot = [&]() {
+    if (plotPath.empty()) return;
+    try {
+      plotLog(logPath, plotPath, plan.model + " on " + opt.data);
+    } catch (const Error &e) {
+      std::fprintf(stderr, "warning: no plot: %s\n", e.what());
+    }
+  };
+
   if (cuda) {
     cuda->upload(hyperArg);
     if (rateArg >= 0) cuda->upload(rateArg);
@@ -351,14 +704,22 @@ int trainMain(const Plan &plan, int argc, char **argv) {
     for (int64_t i = 0, n = plan.args[uniformArg].numel(); i < n; ++i) u[i] = uniform(rng);
     if (cuda) cuda->upload(uniformArg);
   };
+
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
   bool dumped = false;
-  int64_t skipped = 0;
+  int64_t skipped = 0, failedImages = 0;
   std::vector<double> seconds;
+  double recent = 0;  // smoothed seconds per step, for the ETA
   using Clock = std::chrono::steady_clock;
-  while (step < opt.steps) {
-    int64_t slot = step % batchesInData;
-    std::memcpy(store[inputArg].data(), allImages.data() + slot * plan.batch * per, bytesOf(in));
-    std::memcpy(store[labelsArg].data(), allLabels.data() + slot * plan.batch, bytesOf(plan.args[labelsArg]));
+  auto started = Clock::now();
+  loader.start(step / perEpoch, step % perEpoch);
+  Batch batch;
+  while (step < total && !interrupted) {
+    loader.next(batch);
+    failedImages += batch.failed;
+    std::memcpy(store[inputArg].data(), batch.images.data(), bytesOf(in));
+    std::memcpy(store[labelsArg].data(), batch.labels.data(), bytesOf(plan.args[labelsArg]));
     auto t0 = Clock::now();
     drawDropPath();
     if (cuda) {
@@ -412,10 +773,70 @@ int trainMain(const Plan &plan, int argc, char **argv) {
       else std::memcpy(store[a].data(), store[o].data(), bytesOf(plan.args[a]));
     }
     if (cuda) fetch(stepArg);
-    seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-    std::printf("step %lld/%lld  loss %.6f  lr %.4g  grad-norm %.4g  %.1f images/s\n", (long long)step,
-                (long long)opt.steps, scalarOf(lossArg), scalarOf(lrArg), scalarOf(normArg), plan.batch / seconds.back());
+    double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    seconds.push_back(s);
+    recent = seconds.size() == 1 ? s : 0.95 * recent + 0.05 * s;
+    float loss = scalarOf(lossArg);
+    epochLoss += loss;
+    ++epochSteps;
+    if (step % opt.printEvery == 0 || step == total)
+      std::printf("epoch %lld/%lld  step %lld/%lld  loss %.6f  lr %.4g  grad-norm %.4g  %.1f images/s  ETA %s\n",
+                (long long)(step - 1) / perEpoch + 1, (long long)totalEpochs, (long long)step, (long long)total, loss,
+                scalarOf(lrArg), scalarOf(normArg), plan.batch / s, duration(recent * (total - step)).c_str());
+    char rec[320];
+    std::snprintf(rec, sizeof rec,
+                  "{\"kind\": \"step\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
+                  "\"images_per_s\": %.5g}",
+                  (long long)step, (long long)(step - 1) / perEpoch, loss, scalarOf(lrArg), scalarOf(normArg),
+                  plan.batch / s);
+    log.write(rec);
+
+    if (step % perEpoch == 0) {
+      int64_t epoch = step / perEpoch;
+      std::string summary = "epoch " + std::to_string(epoch) + "/" + std::to_string(totalEpochs) + " done";
+      char buf[320];
+      std::snprintf(buf, sizeof buf, ": train loss %.4f over %lld steps", epochLoss / std::max<int64_t>(1, epochSteps),
+                    (long long)epochSteps);
+      summary += buf;
+      std::string record = "{\"kind\": \"epoch\", \"epoch\": " + std::to_string(epoch - 1) +
+                           ", \"step\": " + std::to_string(step);
+      std::snprintf(buf, sizeof buf, ", \"train_loss\": %.7g, \"seconds\": %.4g", epochLoss / std::max<int64_t>(1, epochSteps),
+                    std::chrono::duration<double>(Clock::now() - started).count());
+      record += buf;
+      if (val && (epoch % opt.evalEvery == 0 || step >= total)) {
+        auto e0 = Clock::now();
+        lastEval = evaluate();
+        if (!interrupted) {
+          std::snprintf(buf, sizeof buf, ", val top-1 %.2f%%  top-5 %.2f%%  loss %.4f on %lld images (%.1f s)",
+                        lastEval.top1, lastEval.top5, lastEval.loss, (long long)lastEval.images,
+                        std::chrono::duration<double>(Clock::now() - e0).count());
+          summary += buf;
+          std::snprintf(buf, sizeof buf, ", \"val_loss\": %.7g, \"val_top1\": %.5g, \"val_top5\": %.5g", lastEval.loss,
+                        lastEval.top1, lastEval.top5);
+          record += buf;
+          failedImages += lastEval.failed;
+        }
+      }
+      if (failedImages) {
+        summary += ", " + std::to_string(failedImages) + " images failed to decode and were replaced";
+        record += ", \"failed_images\": " + std::to_string(failedImages);
+      }
+      std::printf("%s\n", summary.c_str());
+      log.write(record + "}");
+      plot();
+      epochLoss = 0;
+      epochSteps = 0;
+    }
+    if (opt.saveEvery > 0 && step % opt.saveEvery == 0 && step < total) save(opt.save, "periodic");
     std::fflush(stdout);
+  }
+  if (interrupted) {
+    const char *name = interrupted == SIGINT ? "SIGINT" : "SIGTERM";
+    std::printf("%s at step %lld\n", name, (long long)step);
+    if (!opt.save.empty()) save(opt.save, name);
+    else std::printf("nothing saved (no --save)\n");
+    plot();
+    return 128 + interrupted;
   }
   if (seconds.size() > 2) {
     std::vector<double> rest(seconds.begin() + 1, seconds.end());  // the first step captures and warms up
@@ -428,6 +849,8 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   }
   if (skipped) std::printf("%lld steps skipped for non-finite values\n", (long long)skipped);
   if (!opt.save.empty()) save(opt.save, "end of training");
+  plot();
+  if (!plotPath.empty()) std::printf("metrics in %s, curves in %s\n", logPath.c_str(), plotPath.c_str());
   return 0;
 }
 

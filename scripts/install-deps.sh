@@ -10,7 +10,8 @@ PKGS=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libopenmpi-dev openmpi-bin
   libpng-dev libjpeg62-turbo-dev zlib1g-dev
-  python3-torch python3-onnx python3-numpy
+  python3-torch python3-onnx python3-numpy python3-matplotlib
+  dataset-fashion-mnist
 )
 
 missing=()

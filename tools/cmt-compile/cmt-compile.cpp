@@ -75,6 +75,9 @@ static cl::opt<double> labelSmoothing("label-smoothing",
 static cl::opt<double> headDropout(
     "head-dropout", cl::desc("Override the model's head dropout (train-forward needs 0)"),
     cl::init(-1.0));
+static cl::opt<int64_t> resolution(
+    "resolution", cl::desc("Override the model's input resolution (e.g. 32 for 28 x 28 data)"),
+    cl::init(0));
 static cl::opt<int64_t> batch("batch", cl::desc("Images per run of the executable"), cl::init(1));
 static cl::opt<bool> activations("activations",
                                  cl::desc("Also output act/stem, act/stage1-4, act/features"),
@@ -139,16 +142,19 @@ OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx, cmt::ImportedWeights &weights,
   return module;
 }
 
+/// The evaluation forward of a training executable.
+constexpr llvm::StringLiteral kEvaluate = "evaluate";
+
 /// The function the executable calls: @train_step for --mode=train.
 std::string kernelName() { return mode == "train" ? "train_step" : "forward"; }
 
-/// The executable's plan, read off @forward at the graph level: its
-/// arguments, then its results (which bufferization turns into trailing
-/// out-parameters, in order).
-std::optional<cmt::rt::Plan> makePlan(ModuleOp module, int64_t kernelBatch, std::string &error) {
-  auto forward = module.lookupSymbol<func::FuncOp>(kernelName());
+/// A plan read off `function` at the graph level: its arguments, then its
+/// results (which bufferization turns into trailing out-parameters, in order).
+std::optional<cmt::rt::Plan> makePlan(ModuleOp module, StringRef function, StringRef planMode,
+                                      int64_t kernelBatch, std::string &error) {
+  auto forward = module.lookupSymbol<func::FuncOp>(function);
   if (!forward) {
-    error = "no @" + kernelName() + " after expansion";
+    error = "no @" + function.str() + " after expansion";
     return std::nullopt;
   }
   cmt::rt::Plan plan;
@@ -156,7 +162,7 @@ std::optional<cmt::rt::Plan> makePlan(ModuleOp module, int64_t kernelBatch, std:
   plan.model = config.getAs<StringAttr>("model").str();
   plan.resolution = config.getAs<IntegerAttr>("resolution").getInt();
   plan.target = target;
-  plan.mode = mode;
+  plan.mode = planMode.str();
   plan.batch = batch;
   plan.kernelBatch = kernelBatch;
   auto addArg = [&](cmt::rt::PlanArg::Kind kind, StringAttr name, Type type) {
@@ -309,9 +315,14 @@ int main(int argc, char **argv) {
   if (emit == Emit::Model)
     return write([&](raw_ostream &os) { module->print(os); });
 
-  if (headDropout >= 0.0)
-    for (auto model : module->getOps<cmt::ModelOp>())
+  for (auto model : module->getOps<cmt::ModelOp>()) {
+    if (headDropout >= 0.0)
       model.setHeadDropout(llvm::APFloat(static_cast<double>(headDropout)));
+    if (resolution > 0)
+      model.setResolution(resolution);
+  }
+  if (resolution > 0 && failed(verify(*module)))
+    return fail("--resolution=" + std::to_string(resolution) + " does not suit the model (see above)");
 
   // Evaluation-mode batch norm makes images independent: the CPU kernel takes
   // one image and the runtime spreads the batch over threads. Training-mode
@@ -324,6 +335,19 @@ int main(int argc, char **argv) {
   graph.train = train;
   graph.labelSmoothing = labelSmoothing;
   graph.dropPath = trainStep;
+  // A training executable also evaluates (validation every epoch): the
+  // evaluation-mode forward at the same batch, as @evaluate beside @train_step.
+  if (trainStep) {
+    OwningOpRef<ModuleOp> evalModule = module->clone();
+    cmt::GraphPipelineOptions eval;
+    eval.batch = kernelBatch;
+    if (failed(runPipeline(*evalModule, [&](OpPassManager &pm) { cmt::buildGraphPipeline(pm, eval); })))
+      return fail("expansion of the evaluation forward failed");
+    auto evaluate = evalModule->lookupSymbol<func::FuncOp>("forward");
+    evaluate.setSymName(kEvaluate);
+    evaluate->remove();
+    module->push_back(evaluate);
+  }
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildGraphPipeline(pm, graph);
         if (trainStep)
@@ -335,8 +359,11 @@ int main(int argc, char **argv) {
   if (!exportOnnx.empty())
     return exportToONNX(*module, imported);
 
-  std::optional<cmt::rt::Plan> plan = makePlan(*module, kernelBatch, error);
+  std::optional<cmt::rt::Plan> plan = makePlan(*module, kernelName(), mode, kernelBatch, error);
   if (!plan)
+    return fail(error);
+  std::optional<cmt::rt::Plan> evalPlan;
+  if (trainStep && !(evalPlan = makePlan(*module, kEvaluate, "infer", kernelBatch, error)))
     return fail(error);
   std::string defaultWeights;
   if (!imported.empty()) {
@@ -379,7 +406,9 @@ int main(int argc, char **argv) {
   } else if (failed(runPipeline(*module, cmt::buildCPULoweringPipeline))) {
     return fail("lowering to LLVM failed");
   }
-  if (failed(cmt::addExecutableInterface(*module, kernelName(), plan->serialize(), defaultWeights)))
+  if (failed(cmt::addExecutableInterface(*module, kernelName(), plan->serialize(), defaultWeights)) ||
+      (evalPlan && failed(cmt::addEntryPoint(*module, kEvaluate, "cmt_eval_packed", "cmt_eval_plan",
+                                             evalPlan->serialize()))))
     return fail("cannot add the executable interface");
 
   cmt::CPUTargetOptions options;

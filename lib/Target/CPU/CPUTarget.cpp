@@ -20,8 +20,8 @@
 
 using namespace mlir;
 
-LogicalResult cmt::addExecutableInterface(ModuleOp module, StringRef kernel, StringRef plan,
-                                          StringRef defaultWeights) {
+LogicalResult cmt::addEntryPoint(ModuleOp module, StringRef kernel, StringRef packedSymbol,
+                                 StringRef planSymbol, StringRef plan) {
   auto forward = module.lookupSymbol<LLVM::LLVMFuncOp>(kernel);
   if (!forward)
     return module.emitError("no LLVM function @") << kernel << " to wrap";
@@ -31,37 +31,16 @@ LogicalResult cmt::addExecutableInterface(ModuleOp module, StringRef kernel, Str
     if (t != ptr)
       return forward.emitError("expects every argument to be a bare pointer, got ") << t;
 
-  // Outlined kernels (cmt-outline-kernels) stay functions of their own: the
-  // discardable marker survives the conversion to LLVM, the inherent
-  // attribute is what translation honours.
-  module.walk([](LLVM::LLVMFuncOp f) {
-    if (f->removeAttr("llvm.no_inline")) {
-      f.setNoInline(true);
-      f.setLinkage(LLVM::Linkage::Internal);
-    }
-  });
-
   OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
   Location loc = module.getLoc();
   std::string text = plan.str();
   text.push_back('\0');
   LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(IntegerType::get(ctx, 8), text.size()),
-                         /*isConstant=*/true, LLVM::Linkage::External, "cmt_plan",
+                         /*isConstant=*/true, LLVM::Linkage::External, planSymbol,
                          b.getStringAttr(text));
 
-  // Alignment 64 keeps every float32 tensor of the image aligned for the kernels.
-  auto weights = LLVM::GlobalOp::create(
-      b, loc, LLVM::LLVMArrayType::get(IntegerType::get(ctx, 8), std::max<size_t>(1, defaultWeights.size())),
-      /*isConstant=*/true, LLVM::Linkage::External, "cmt_default_weights",
-      b.getStringAttr(defaultWeights.empty() ? StringRef("\0", 1) : defaultWeights));
-  weights.setAlignment(64);
-  LLVM::GlobalOp::create(b, loc, IntegerType::get(ctx, 64), /*isConstant=*/true,
-                         LLVM::Linkage::External, "cmt_default_weights_size",
-                         b.getI64IntegerAttr(static_cast<int64_t>(defaultWeights.size())));
-
   auto entry = LLVM::LLVMFuncOp::create(
-      b, loc, "cmt_forward_packed",
-      LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), {ptr}));
+      b, loc, packedSymbol, LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), {ptr}));
   Block *body = entry.addEntryBlock(b);
   b.setInsertionPointToStart(body);
   SmallVector<Value> args;
@@ -72,6 +51,35 @@ LogicalResult cmt::addExecutableInterface(ModuleOp module, StringRef kernel, Str
   }
   LLVM::CallOp::create(b, loc, forward, args);
   LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return success();
+}
+
+LogicalResult cmt::addExecutableInterface(ModuleOp module, StringRef kernel, StringRef plan,
+                                          StringRef defaultWeights) {
+  // Outlined kernels (cmt-outline-kernels) stay functions of their own: the
+  // discardable marker survives the conversion to LLVM, the inherent
+  // attribute is what translation honours.
+  module.walk([](LLVM::LLVMFuncOp f) {
+    if (f->removeAttr("llvm.no_inline")) {
+      f.setNoInline(true);
+      f.setLinkage(LLVM::Linkage::Internal);
+    }
+  });
+  if (failed(addEntryPoint(module, kernel, "cmt_forward_packed", "cmt_plan", plan)))
+    return failure();
+
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = module.getLoc();
+  // Alignment 64 keeps every float32 tensor of the image aligned for the kernels.
+  auto weights = LLVM::GlobalOp::create(
+      b, loc, LLVM::LLVMArrayType::get(IntegerType::get(ctx, 8), std::max<size_t>(1, defaultWeights.size())),
+      /*isConstant=*/true, LLVM::Linkage::External, "cmt_default_weights",
+      b.getStringAttr(defaultWeights.empty() ? StringRef("\0", 1) : defaultWeights));
+  weights.setAlignment(64);
+  LLVM::GlobalOp::create(b, loc, IntegerType::get(ctx, 64), /*isConstant=*/true,
+                         LLVM::Linkage::External, "cmt_default_weights_size",
+                         b.getI64IntegerAttr(static_cast<int64_t>(defaultWeights.size())));
   return success();
 }
 

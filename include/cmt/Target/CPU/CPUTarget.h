@@ -29,6 +29,14 @@ mlir::LogicalResult addExecutableInterface(mlir::ModuleOp module, llvm::StringRe
                                            llvm::StringRef plan,
                                            llvm::StringRef defaultWeights = "");
 
+/// Adds one more entry point: the text plan as the constant `planSymbol` and
+/// `packedSymbol(void **)`, which calls `kernel` with one pointer per
+/// argument. Training executables carry their evaluation forward this way
+/// (`cmt_eval_packed`, `cmt_eval_plan`).
+mlir::LogicalResult addEntryPoint(mlir::ModuleOp module, llvm::StringRef kernel,
+                                  llvm::StringRef packedSymbol, llvm::StringRef planSymbol,
+                                  llvm::StringRef plan);
+
 /// Translates to LLVM IR and optimises it (-O3) for the chosen CPU; writes the
 /// IR as text when `objectPath` is empty, else an object file.
 mlir::LogicalResult emitLLVM(mlir::ModuleOp module, const CPUTargetOptions &options,
