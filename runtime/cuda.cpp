@@ -17,6 +17,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -68,7 +69,27 @@ struct Driver {
   CUresult (*cuEventCreate)(void **, unsigned);
   CUresult (*cuEventRecord)(void *, CUstream);
   CUresult (*cuEventElapsedTime)(float *, void *, void *);
+  CUresult (*cuStreamWaitEvent)(CUstream, void *, unsigned);
+  CUresult (*cuStreamQuery)(CUstream);
 };
+
+// NCCL, for data parallelism (comm.h).
+struct NcclId {
+  char internal[128];
+};
+struct Nccl {
+  void *lib = nullptr, *comm = nullptr;
+  int (*getUniqueId)(NcclId *);
+  int (*commInitRank)(void **, int, NcclId, int);
+  int (*allReduce)(const void *, void *, size_t, int, int, void *, CUstream);
+  int (*groupStart)();
+  int (*groupEnd)();
+  int (*commGetAsyncError)(void *, int *);
+  int (*commAbort)(void *);
+  const char *(*errorString)(int);
+};
+constexpr int kNcclFloat32 = 7, kNcclFloat64 = 8, kNcclSum = 0, kNcclAvg = 4;
+constexpr int kNotReady = 600;  // CUDA_ERROR_NOT_READY
 
 struct Blas {
   void *lib = nullptr;
@@ -110,6 +131,7 @@ struct LtHeuristic {  // cublasLtMatmulHeuristicResult_t
 Driver cu;
 Blas blas;
 BlasLt lt;
+Nccl nccl;
 
 void *symbol(void *lib, const char *libName, const char *name) {
   void *s = dlsym(lib, name);
@@ -137,6 +159,15 @@ void load(F &f, void *lib, const char *libName, const char *name) {
   do {                                                           \
     CUresult r_ = (call);                                        \
     if (r_ != 0) cuFail(r_, #call, __FILE__, __LINE__);          \
+  } while (0)
+
+#define NCCL_CHECK(call)                                                                        \
+  do {                                                                                          \
+    int n_ = (call);                                                                            \
+    if (n_ != 0)                                                                                \
+      throw cmt::rt::Error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " +      \
+                           #call + " failed: " + (nccl.errorString ? nccl.errorString(n_) :      \
+                                                  "NCCL error " + std::to_string(n_)));          \
   } while (0)
 
 #define BLAS_CHECK(call)                                                                       \
@@ -183,6 +214,8 @@ void loadDriver() {
   load(cu.cuEventCreate, lib, n, "cuEventCreate");
   load(cu.cuEventRecord, lib, n, "cuEventRecord");
   load(cu.cuEventElapsedTime, lib, n, "cuEventElapsedTime_v2");
+  load(cu.cuStreamWaitEvent, lib, n, "cuStreamWaitEvent");
+  load(cu.cuStreamQuery, lib, n, "cuStreamQuery");
   cu.lib = lib;
 }
 
@@ -290,6 +323,115 @@ extern "C" void *_mlir_memref_to_llvm_aligned_alloc(size_t, size_t bytes) {
   return state.arena.alloc(bytes);
 }
 extern "C" void _mlir_memref_to_llvm_free(void *p) { state.arena.release(p); }
+
+// ---- data parallelism (comm.h): NCCL on a second stream ---------------------
+namespace {
+struct Comms {
+  CUstream side = nullptr;  // reductions overlap the backward on it
+  void *fork = nullptr, *join = nullptr;
+  bool outstanding = false;
+  CUdeviceptr hostSum = 0;  // allReduceSum's staging
+  double timeout = 600;
+};
+Comms comms;
+
+void loadNccl() {
+  if (nccl.lib) return;
+  void *lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    throw cmt::rt::Error(std::string("data-parallel training on GPUs needs NCCL, and libnccl.so.2 cannot be loaded (") +
+                         dlerror() + ")");
+  const char *n = "libnccl.so.2";
+  load(nccl.getUniqueId, lib, n, "ncclGetUniqueId");
+  load(nccl.commInitRank, lib, n, "ncclCommInitRank");
+  load(nccl.allReduce, lib, n, "ncclAllReduce");
+  load(nccl.groupStart, lib, n, "ncclGroupStart");
+  load(nccl.groupEnd, lib, n, "ncclGroupEnd");
+  load(nccl.commGetAsyncError, lib, n, "ncclCommGetAsyncError");
+  load(nccl.commAbort, lib, n, "ncclCommAbort");
+  load(nccl.errorString, lib, n, "ncclGetErrorString");
+  nccl.lib = lib;
+}
+
+// Waits for the stream; with peers, watches them too: a rank that died
+// shows as an NCCL error or as silence past the timeout, not as a hang.
+void syncStream() {
+  if (!nccl.comm) {
+    CU_CHECK(cu.cuStreamSynchronize(state.stream));
+    return;
+  }
+  auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    CUresult r = cu.cuStreamQuery(state.stream);
+    if (r == 0) return;
+    if (r != kNotReady) CU_CHECK(r);
+    int async = 0;
+    NCCL_CHECK(nccl.commGetAsyncError(nccl.comm, &async));
+    double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (async != 0 || waited > comms.timeout) {
+      nccl.commAbort(nccl.comm);
+      throw cmt::rt::Error(async ? std::string("NCCL failed (a peer rank died?): ") + nccl.errorString(async)
+                                 : "no progress for " + std::to_string(static_cast<int>(waited)) +
+                                       " s: a peer rank died or hangs (--comm-timeout)");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+}  // namespace
+
+namespace cmt::rt {
+bool gpuPlanning() { return state.planning; }
+
+void gpuMakeNcclId(void *out) {
+  loadNccl();
+  NcclId id;
+  NCCL_CHECK(nccl.getUniqueId(&id));
+  std::memcpy(out, &id, sizeof id);
+}
+
+void gpuStartNccl(int rank, int size, const void *id, double timeoutSeconds) {
+  loadNccl();
+  NcclId nid;
+  std::memcpy(&nid, id, sizeof nid);
+  NCCL_CHECK(nccl.commInitRank(&nccl.comm, size, nid, rank));
+  CU_CHECK(cu.cuStreamCreate(&comms.side, kStreamNonBlocking));
+  CU_CHECK(cu.cuEventCreate(&comms.fork, 2));  // CU_EVENT_DISABLE_TIMING
+  CU_CHECK(cu.cuEventCreate(&comms.join, 2));
+  comms.timeout = timeoutSeconds;
+}
+
+void gpuReduceBucket(const std::vector<std::pair<void *, size_t>> &items) {
+  // The side stream starts once the main stream has made the bucket.
+  CU_CHECK(cu.cuEventRecord(comms.fork, state.stream));
+  CU_CHECK(cu.cuStreamWaitEvent(comms.side, comms.fork, 0));
+  NCCL_CHECK(nccl.groupStart());
+  for (auto &[p, n] : items) NCCL_CHECK(nccl.allReduce(p, p, n, kNcclFloat32, kNcclAvg, nccl.comm, comms.side));
+  NCCL_CHECK(nccl.groupEnd());
+  comms.outstanding = true;
+}
+
+void gpuJoin() {
+  if (!comms.outstanding) return;
+  CU_CHECK(cu.cuEventRecord(comms.join, comms.side));
+  CU_CHECK(cu.cuStreamWaitEvent(state.stream, comms.join, 0));
+  comms.outstanding = false;
+}
+
+void gpuReduceSumNow(void *p, size_t n) {
+  NCCL_CHECK(nccl.allReduce(p, p, n, kNcclFloat32, kNcclSum, nccl.comm, state.stream));
+}
+
+void gpuHostSum(double *values, int count) {
+  size_t bytes = static_cast<size_t>(count) * sizeof(double);
+  if (!comms.hostSum) CU_CHECK(cu.cuMemAlloc(&comms.hostSum, 4096));
+  if (bytes > 4096) throw Error("gpuHostSum: at most 512 values");
+  CU_CHECK(cu.cuMemcpyHtoD(comms.hostSum, values, bytes));
+  void *p = reinterpret_cast<void *>(comms.hostSum);
+  NCCL_CHECK(nccl.allReduce(p, p, static_cast<size_t>(count), kNcclFloat64, kNcclSum, nccl.comm, state.stream));
+  syncStream();
+  CU_CHECK(cu.cuMemcpyDtoH(values, comms.hostSum, bytes));
+}
+}  // namespace cmt::rt
 
 namespace {
 // D (row-major M x N) = A B + bias (along N), one unbatched GEMM, through
@@ -554,8 +696,10 @@ void CudaExecutor::launch() {
   Impl &m = *impl_;
   if (!m.exec) m.capture();
   CU_CHECK(cu.cuGraphLaunch(m.exec, state.stream));
-  CU_CHECK(cu.cuStreamSynchronize(state.stream));
+  syncStream();
 }
+
+void *CudaExecutor::stream() const { return state.stream; }
 
 std::vector<double> CudaExecutor::replay(int iterations) {
   Impl &m = *impl_;

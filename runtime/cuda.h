@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cmt::rt {
@@ -44,7 +45,9 @@ public:
   void upload(size_t arg);
   void download(size_t arg);
   void copy(size_t to, size_t from);
+  // One replay; with data-parallel peers the wait watches them (comm.h).
   void launch();
+  void *stream() const;
 
   // Replays the graph `iterations` times on device-resident data; returns the
   // milliseconds of each replay (host clock around launch and synchronize).
@@ -63,5 +66,16 @@ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// NCCL for comm.cpp's collectives (data parallelism); all on the
+// executors' stream, gradient buckets averaged on a second stream that
+// gpuJoin() joins back.
+bool gpuPlanning();  // the arena-sizing pass: launch nothing
+void gpuMakeNcclId(void *out128);
+void gpuStartNccl(int rank, int size, const void *id128, double timeoutSeconds);
+void gpuReduceBucket(const std::vector<std::pair<void *, size_t>> &items);
+void gpuJoin();
+void gpuReduceSumNow(void *data, size_t count);
+void gpuHostSum(double *values, int count);
 
 }  // namespace cmt::rt

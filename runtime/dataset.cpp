@@ -299,14 +299,17 @@ void prepareSample(const Image &src, const Augment &augment, int resolution, int
 
 // --- the loader -------------------------------------------------------------
 Loader::Loader(const Dataset &data, const Augment &augment, std::vector<int64_t> sampleShape, int64_t batch,
-               bool shuffle, uint64_t seed, int threads, bool skipBadImages, int depth)
-    : data_(data), augment_(augment), shape_(std::move(sampleShape)), batch_(batch), shuffle_(shuffle),
-      skip_(skipBadImages), seed_(seed), threads_(std::max(1, threads)), slots_(static_cast<size_t>(depth)) {
+               Order order, uint64_t seed, int threads, bool skipBadImages, int rank, int ranks, int depth)
+    : data_(data), augment_(augment), shape_(std::move(sampleShape)), batch_(batch), rank_(rank), ranks_(ranks),
+      order_(order), skip_(skipBadImages), seed_(seed), threads_(std::max(1, threads)),
+      slots_(static_cast<size_t>(depth)) {
   if (batch <= 0 || shape_.size() != 3) throw Error("Loader: a positive batch of C x H x W samples is needed");
   sampleSize_ = shape_[0] * shape_[1] * shape_[2];
-  perEpoch_ = shuffle ? data.size() / batch : (data.size() + batch - 1) / batch;
+  int64_t global = batch * ranks;
+  perEpoch_ = order == Evaluation ? (data.size() + global - 1) / global : data.size() / global;
   if (perEpoch_ == 0)
-    throw Error(data.describe() + " holds fewer images than one batch (" + std::to_string(batch) + ")");
+    throw Error(data.describe() + " holds fewer images than one batch (" + std::to_string(global) +
+                (ranks > 1 ? ", over all ranks)" : ")"));
 }
 
 Loader::~Loader() {
@@ -323,7 +326,7 @@ void Loader::start(int64_t epoch, int64_t index) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     produced_ = consumed_ = epoch * perEpoch_ + index;
-    end_ = shuffle_ ? INT64_MAX : perEpoch_;
+    end_ = order_ == Evaluation ? perEpoch_ : INT64_MAX;
   }
   for (int t = 0; t < threads_; ++t) workers_.emplace_back([this] { work(); });
 }
@@ -334,7 +337,7 @@ std::shared_ptr<const std::vector<int64_t>> Loader::permutation(int64_t epoch) {
     if (e == epoch) return p;
   auto p = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(data_.size()));
   for (int64_t i = 0; i < data_.size(); ++i) (*p)[i] = i;
-  if (shuffle_) {
+  if (order_ == Shuffled) {
     // Fisher-Yates with our own draws: the same order on every standard library.
     std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32), static_cast<uint32_t>(epoch),
                       static_cast<uint32_t>(epoch >> 32), 0x7065726du};
@@ -355,8 +358,8 @@ void Loader::fill(int64_t position, Batch &b) {
   b.failed = 0;
   std::shared_ptr<const std::vector<int64_t>> order = permutation(b.epoch);
   const std::vector<int64_t> &perm = *order;
-  int64_t first = b.index * batch_, n = data_.size();
-  b.valid = std::min(batch_, n - first);
+  int64_t first = (b.index * ranks_ + rank_) * batch_, n = data_.size();
+  b.valid = std::clamp<int64_t>(n - first, 0, batch_);
   int channels = static_cast<int>(shape_[0]), resolution = static_cast<int>(shape_[1]);
   for (int64_t k = 0; k < b.valid; ++k) {
     int64_t slot = first + k;

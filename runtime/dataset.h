@@ -66,13 +66,17 @@ struct Batch {
 };
 
 // Batches of a dataset in order, prepared by `threads` workers up to `depth`
-// batches ahead. Training (shuffle): each epoch is a permutation drawn from
-// (seed, epoch) and its last partial batch is dropped. Evaluation: the data in
-// order, every sample once, the last batch padded (Batch::valid).
+// batches ahead. Training: epoch after epoch, each a permutation drawn from
+// (seed, epoch) (or the data in order), its last partial global batch
+// dropped. Evaluation: the data in order, every sample once, the last batch
+// padded (Batch::valid).
+// Data parallelism: a global batch is `ranks` batches, rank r's the r-th, so
+// the ranks together see what one process with `ranks` times the batch would.
 class Loader {
 public:
-  Loader(const Dataset &data, const Augment &augment, std::vector<int64_t> sampleShape, int64_t batch, bool shuffle,
-         uint64_t seed, int threads, bool skipBadImages, int depth = 4);
+  enum Order { Shuffled, InOrder, Evaluation };  // the first two: training, epoch after epoch
+  Loader(const Dataset &data, const Augment &augment, std::vector<int64_t> sampleShape, int64_t batch, Order order,
+         uint64_t seed, int threads, bool skipBadImages, int rank = 0, int ranks = 1, int depth = 4);
   ~Loader();
   Loader(const Loader &) = delete;
   Loader &operator=(const Loader &) = delete;
@@ -99,8 +103,9 @@ private:
   const Dataset &data_;
   Augment augment_;
   std::vector<int64_t> shape_;
-  int64_t batch_, perEpoch_, sampleSize_;
-  bool shuffle_, skip_;
+  int64_t batch_, perEpoch_, sampleSize_, rank_, ranks_;
+  Order order_;
+  bool skip_;
   uint64_t seed_;
   int threads_;
   std::vector<Slot> slots_;

@@ -12,6 +12,7 @@
 // Everything a step computes is a function of the state, the seed and the
 // step number, so a run resumed from a checkpoint repeats, bit for bit on the
 // CPU, what the uninterrupted run would have done.
+#include "runtime/comm.h"
 #include "runtime/cuda.h"
 #include "runtime/dataset.h"
 #include "runtime/driver.h"
@@ -55,8 +56,9 @@ struct TrainOptions {
   std::string optimizer = "adamw", schedule = "cosine", precision = "fp32", augment = "auto", shuffle = "auto",
               randAugment = "auto", badImages = "error";
   double cropScale = 0.08;
-  int device = 0, workers = 0;
-  bool nesterov = false, skipNonfinite = false;
+  int device = -1, workers = 0;
+  bool nesterov = false, skipNonfinite = false, syncBn = false;
+  double bucketMb = 25, commTimeout = 600;
   uint64_t seed = 0;
 };
 
@@ -95,6 +97,10 @@ constexpr double kWarmupFraction = 20.0 / 800.0;
       "  --plot FILE.png        loss and accuracy curves, written at every evaluation and at the end\n"
       "  --print-every N        a progress line every N steps (default 1; the log has every step)\n"
       "  --dump-grads FILE  --skip-nonfinite  --seed S  --precision fp32|tf32|bf16 --device N (CUDA)\n"
+      "data parallelism (mpirun -np N EXE ..., or torchrun's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT):\n"
+      "  one process per GPU (the local rank's, unless --device); each rank takes its share of every\n"
+      "  global batch (N x the compiled batch); gradients averaged in buckets of --bucket-mb (25);\n"
+      "  --sync-bn: batch norms over the global batch (else per rank); --comm-timeout S (600)\n"
       "model %s, training executable for %s, batch %lld\n",
       (long long)plan.args[0].shape[1], (long long)plan.resolution, (long long)plan.resolution, plan.model.c_str(),
       plan.target.c_str(), (long long)plan.batch);
@@ -164,6 +170,10 @@ void parseInto(TrainOptions &o, const Plan &plan, const std::vector<std::string>
     else if (key == "--clip-grad-norm") o.clipNorm = real(0, 1e30);
     else if (key == "--drop-path") o.dropPath = real(0, 0.999);
     else if (key == "--crop-scale") o.cropScale = real(0.01, 1);
+    else if (key == "--sync-bn") o.syncBn = true;
+    else if (key == "--no-sync-bn") o.syncBn = false;
+    else if (key == "--bucket-mb") o.bucketMb = real(0.001, 1e5);
+    else if (key == "--comm-timeout") o.commTimeout = real(1, 1e6);
     else if (key == "--nesterov") o.nesterov = true;
     else if (key == "--no-nesterov") o.nesterov = false;
     else if (key == "--skip-nonfinite") o.skipNonfinite = true;
@@ -212,6 +222,7 @@ std::vector<std::string> storedConfig(const TrainOptions &o) {
   put("--drop-path", num(o.dropPath));
   put("--crop-scale", num(o.cropScale));
   c.push_back(o.nesterov ? "--nesterov" : "--no-nesterov");
+  c.push_back(o.syncBn ? "--sync-bn" : "--no-sync-bn");
   put("--optimizer", o.optimizer);
   put("--schedule", o.schedule);
   put("--augment", o.augment);
@@ -372,7 +383,27 @@ struct EvalResult {
 
 }  // namespace
 
+namespace {
+int train(const Plan &plan, int argc, char **argv);
+}
+
 int trainMain(const Plan &plan, int argc, char **argv) {
+  const World &w = initWorld();
+  // Rank 0 speaks for the job; the others only report errors.
+  if (w.rank != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;
+  if (w.size == 1) return train(plan, argc, argv);
+  try {
+    int rc = train(plan, argc, argv);
+    finishWorld();
+    return rc;
+  } catch (const std::exception &e) {
+    abortWorld(e.what());  // the others must not wait for this rank in a collective
+  }
+}
+
+namespace {
+int train(const Plan &plan, int argc, char **argv) {
+  const World &world = cmt::rt::world();
   TrainOptions opt;
   std::vector<std::string> cli(argv + 1, argv + argc);
   parseInto(opt, plan, cli);
@@ -499,7 +530,9 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   bool shuffle = opt.shuffle == "auto" ? images : opt.shuffle == "on";
   int workers = opt.workers > 0 ? opt.workers
                                 : static_cast<int>(std::clamp<unsigned>(std::thread::hardware_concurrency(), 1, 8));
-  Loader loader(*train, augment, sampleShape, plan.batch, shuffle, opt.seed, workers, opt.badImages == "skip");
+  Loader loader(*train, augment, sampleShape, plan.batch, shuffle ? Loader::Shuffled : Loader::InOrder, opt.seed,
+                workers, opt.badImages == "skip", world.rank, world.size);
+  const int64_t globalBatch = plan.batch * world.size;
   const int64_t perEpoch = loader.batchesPerEpoch();
   const int64_t total = opt.epochs >= 0 ? opt.epochs * perEpoch : opt.steps;
   const int64_t warmup = opt.warmupSteps >= 0    ? opt.warmupSteps
@@ -572,11 +605,17 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   // for CUDA executables (`store` then mirrors what was fetched).
   std::unique_ptr<CudaExecutor> cuda, cudaEval;
   if (plan.target == "cuda") {
-    cuda = std::make_unique<CudaExecutor>(plan, parsePrecision(opt.precision), opt.device);
+    int device = opt.device >= 0 ? opt.device : world.size > 1 ? world.localRank : 0;
+    cuda = std::make_unique<CudaExecutor>(plan, parsePrecision(opt.precision), device);
     cuda->bind(args);
   } else if (opt.precision != "fp32") {
     throw Error("--precision applies to CUDA executables; this one trains on the CPU in fp32");
   }
+  CollectiveOptions collectives;
+  collectives.syncBatchNorm = opt.syncBn;
+  collectives.bucketBytes = static_cast<size_t>(opt.bucketMb * (1 << 20));
+  collectives.timeoutSeconds = opt.commTimeout;
+  startCollectives(collectives, cuda != nullptr, cuda ? cuda->stream() : nullptr);
   auto fetch = [&](size_t i) {
     if (cuda) cuda->download(i);
   };
@@ -586,6 +625,7 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   double epochLoss = resumedEpochLoss;
   int64_t epochSteps = resumedEpochSteps;
   auto save = [&](const std::string &path, const char *why) {
+    if (world.rank != 0) return;  // every rank holds the same state
     std::vector<TensorOut> out;
     for (size_t i = 0; i < nargs; ++i)
       if (isState(plan.args[i])) {
@@ -619,8 +659,8 @@ int trainMain(const Plan &plan, int argc, char **argv) {
           if (isState(evalPlan->args[i])) cudaEval->upload(i);
       }
     }
-    Loader evalLoader(*val, Augment{}, sampleShape, plan.batch, /*shuffle=*/false, opt.seed, workers,
-                      opt.badImages == "skip");
+    Loader evalLoader(*val, Augment{}, sampleShape, plan.batch, Loader::Evaluation, opt.seed, workers,
+                      opt.badImages == "skip", world.rank, world.size);
     evalLoader.start(0, 0);
     Batch b;
     const float *logits = reinterpret_cast<const float *>(evalArgs[evalLogits]);
@@ -648,6 +688,10 @@ int trainMain(const Plan &plan, int argc, char **argv) {
       r.images += b.valid;
       r.failed += b.failed;
     }
+    double sums[5] = {r.loss, r.top1, r.top5, static_cast<double>(r.images), static_cast<double>(r.failed)};
+    allReduceSum(sums, 5);
+    r.loss = sums[0], r.top1 = sums[1], r.top5 = sums[2];
+    r.images = static_cast<int64_t>(sums[3]), r.failed = static_cast<int64_t>(sums[4]);
     if (r.images) {
       r.loss /= r.images;
       r.top1 *= 100.0 / r.images;
@@ -670,6 +714,10 @@ int trainMain(const Plan &plan, int argc, char **argv) {
                                  std::to_string(augment.randMagnitude) + ")").c_str()
                               : "",
               shuffle ? "shuffled per epoch" : "in order", workers);
+  if (world.size > 1)
+    std::printf("data parallel: %d ranks (%s), global batch %lld, batch norm %s, gradient buckets of %g MiB\n",
+                world.size, world.launcher.c_str(), (long long)globalBatch,
+                opt.syncBn ? "synchronised over the ranks (--sync-bn)" : "per rank", opt.bucketMb);
   std::printf("validation: %s\n", val ? (val->describe() + ", every " + std::to_string(opt.evalEvery) + " epoch(s)").c_str()
                                       : "none");
   std::fflush(stdout);
@@ -678,9 +726,9 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   std::string plotPath = opt.plot.empty() && !logPath.empty() ? stem(logPath) + ".png" : opt.plot;
   if (!plotPath.empty() && logPath.empty()) usage(plan, "--plot draws the metrics log: pass --log or --save");
   MetricsLog log;
-  log.open(logPath, step);
+  log.open(world.rank == 0 ? logPath : "", step);
   auto plot = [&]() {
-    if (plotPath.empty()) return;
+    if (plotPath.empty() || world.rank != 0) return;
     try {
       plotLog(logPath, plotPath, plan.model + " on " + opt.data);
     } catch (const Error &e) {
@@ -697,7 +745,8 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   auto drawDropPath = [&]() {
     if (uniformArg < 0) return;
     std::seed_seq seq{static_cast<uint32_t>(opt.seed), static_cast<uint32_t>(opt.seed >> 32),
-                      static_cast<uint32_t>(step), static_cast<uint32_t>(step >> 32), 0x64726f70u};
+                      static_cast<uint32_t>(step), static_cast<uint32_t>(step >> 32), static_cast<uint32_t>(world.rank),
+                      0x64726f70u};
     std::mt19937 rng(seq);
     std::uniform_real_distribution<float> uniform(0.f, 1.f);
     float *u = reinterpret_cast<float *>(store[uniformArg].data());
@@ -776,19 +825,24 @@ int trainMain(const Plan &plan, int argc, char **argv) {
     double s = std::chrono::duration<double>(Clock::now() - t0).count();
     seconds.push_back(s);
     recent = seconds.size() == 1 ? s : 0.95 * recent + 0.05 * s;
-    float loss = scalarOf(lossArg);
+    // The loss of the global batch, and whether any rank was interrupted:
+    // every rank stops after the same step.
+    double shared[2] = {scalarOf(lossArg), interrupted ? 1.0 : 0.0};
+    allReduceSum(shared, 2);
+    if (shared[1] > 0 && !interrupted) interrupted = SIGTERM;
+    float loss = static_cast<float>(shared[0] / world.size);
     epochLoss += loss;
     ++epochSteps;
     if (step % opt.printEvery == 0 || step == total)
       std::printf("epoch %lld/%lld  step %lld/%lld  loss %.6f  lr %.4g  grad-norm %.4g  %.1f images/s  ETA %s\n",
                 (long long)(step - 1) / perEpoch + 1, (long long)totalEpochs, (long long)step, (long long)total, loss,
-                scalarOf(lrArg), scalarOf(normArg), plan.batch / s, duration(recent * (total - step)).c_str());
+                scalarOf(lrArg), scalarOf(normArg), globalBatch / s, duration(recent * (total - step)).c_str());
     char rec[320];
     std::snprintf(rec, sizeof rec,
                   "{\"kind\": \"step\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
                   "\"images_per_s\": %.5g}",
                   (long long)step, (long long)(step - 1) / perEpoch, loss, scalarOf(lrArg), scalarOf(normArg),
-                  plan.batch / s);
+                  globalBatch / s);
     log.write(rec);
 
     if (step % perEpoch == 0) {
@@ -842,7 +896,7 @@ int trainMain(const Plan &plan, int argc, char **argv) {
     std::vector<double> rest(seconds.begin() + 1, seconds.end());  // the first step captures and warms up
     std::sort(rest.begin(), rest.end());
     std::printf("%zu steps: median %.1f images/s (first step excluded)", seconds.size(),
-                plan.batch / rest[rest.size() / 2]);
+                globalBatch / rest[rest.size() / 2]);
     if (cuda) std::printf(", GPU memory: arena %.1f MiB, resident %.1f MiB", cuda->arenaBytes() / 1048576.0,
                           cuda->residentBytes() / 1048576.0);
     std::printf("\n");
@@ -853,5 +907,7 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   if (!plotPath.empty()) std::printf("metrics in %s, curves in %s\n", logPath.c_str(), plotPath.c_str());
   return 0;
 }
+
+}  // namespace
 
 }  // namespace cmt::rt

@@ -35,3 +35,11 @@ _toolkits = [os.environ.get(v) for v in ("CUDA_ROOT", "CUDA_HOME", "CUDA_PATH")]
 if any(t and os.path.exists(os.path.join(t, "bin", "ptxas")) for t in _toolkits):
     config.available_features.add("cuda-toolkit")
 config.substitutions.append(("%scripts", os.path.join(config.cmt_src_root, "scripts")))
+
+# Data-parallel training runs its ranks under OpenMPI's mpirun (root allowed,
+# as CI runs; more ranks than cores allowed, as CI has two).
+import shutil
+if shutil.which("mpirun"):
+    config.available_features.add("mpi")
+config.substitutions.append(
+    ("%mpirun", "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe"))

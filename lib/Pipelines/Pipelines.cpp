@@ -29,8 +29,10 @@ void cmt::buildGraphPipeline(OpPassManager &pm, const GraphPipelineOptions &opti
   pm.addPass(createCSEPass());
 }
 
-void cmt::buildBackwardPipeline(OpPassManager &pm) {
-  pm.addPass(createCMTGenerateBackward());
+void cmt::buildBackwardPipeline(OpPassManager &pm, bool dataParallel) {
+  CMTGenerateBackwardOptions options;
+  options.dataParallel = dataParallel;
+  pm.addPass(createCMTGenerateBackward(options));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
@@ -39,12 +41,14 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
   OpPassManager &f = pm.nest<func::FuncOp>();
   ConvertCMTToLinalgOptions conversion;
   conversion.gatherDepthwise = options.gatherDepthwise;
+  conversion.syncBatchNorm = options.syncBatchNorm;
   f.addPass(createConvertCMTToLinalg(conversion));
   f.addPass(createCanonicalizerPass());
   f.addPass(createCSEPass());
   f.addPass(createCMTFuseElementwise());
   f.addPass(createCanonicalizerPass());
   f.addPass(createCSEPass());
+  pm.addPass(createCMTLowerCollectives());
 }
 
 /// Tensors -> buffers with identity layouts at the function boundary, results
@@ -115,7 +119,7 @@ void cmt::registerPipelines() {
   PassPipelineRegistration<>(
       "cmt-backward",
       "Differentiate a training-mode @forward into @train_step (forward, backward, optimizer)",
-      buildBackwardPipeline);
+      [](OpPassManager &pm) { buildBackwardPipeline(pm); });
   PassPipelineRegistration<LinalgPipelineOptions>(
       "cmt-linalg", "Lower graph-level cmt ops to fused linalg on tensors", buildLinalgPipeline);
   PassPipelineRegistration<>("cmt-cpu-lowering",

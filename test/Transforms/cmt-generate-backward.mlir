@@ -1,4 +1,5 @@
 // RUN: cmt-opt %s -split-input-file -cmt-generate-backward -verify-diagnostics | FileCheck %s
+// RUN: cmt-opt %s -split-input-file -cmt-generate-backward=data-parallel=1 -verify-diagnostics | FileCheck %s --check-prefix=DP
 // RUN: sed 's/head_dropout = [0-9.e+-]*/head_dropout = 0.0/' %models/cmt-micro.mlir | cmt-opt -cmt-expand-model="batch=2 train=1" -cmt-generate-backward | FileCheck %s --check-prefix=MICRO
 
 // The smallest training step: linear -> cross-entropy. The label smoothing is
@@ -31,6 +32,15 @@
 // CHECK:      %[[PB:[a-z_0-9]+]], %[[MB:[a-z_0-9]+]], %[[VB:[a-z_0-9]+]] = cmt.optimizer_step %arg3, %[[DB]], %arg8, %arg9, %[[LR]], %[[NORM]], %arg5, %arg4 decay = false : tensor<3xf32>, tensor<14xf32>
 // CHECK:      %[[STEP:.*]] = cmt.increment %arg5 : tensor<i64>
 // CHECK:      return %[[LOGITS]], %[[LOSS]], %[[PW]], %[[MW]], %[[VW]], %[[PB]], %[[MB]], %[[VB]], %[[STEP]], %[[DW]], %[[DB]], %[[NORM]], %[[LR]] :
+// Data parallelism: each gradient is averaged over the ranks as soon as it is
+// final; the optimizer reads them through one wait.
+// DP-LABEL: func.func @train_step(
+// DP:       %{{.*}}, %[[DW:[a-z_0-9]+]], %[[DB:[a-z_0-9]+]] = cmt.linear_grad
+// DP-NEXT:  %[[RW:.*]] = cmt.all_reduce %[[DW]] : tensor<3x4xf32>
+// DP-NEXT:  %[[RB:.*]] = cmt.all_reduce %[[DB]] : tensor<3xf32>
+// DP:       %[[W:.*]]:2 = cmt.all_reduce_wait %[[RW]], %[[RB]] : tensor<3x4xf32>, tensor<3xf32>
+// DP:       cmt.global_norm %[[W]]#0, %[[W]]#1
+// DP:       cmt.optimizer_step %arg2, %[[W]]#0,
 func.func @forward(%x: tensor<2x4xf32> {cmt.kind = "input", cmt.name = "input"},
                    %labels: tensor<2xi64> {cmt.kind = "input", cmt.name = "labels"},
                    %w: tensor<3x4xf32> {cmt.kind = "parameter", cmt.name = "head.weight"},

@@ -362,8 +362,8 @@ TEST(Loader, DeterministicAcrossThreadsAndResumption) {
   auto d = indexedIdx(dir, 37);
   const Augment aug{true, 0.08, true, 2, 9};
   const std::vector<int64_t> shape = {3, 16, 16};
-  Loader one(*d, aug, shape, 5, /*shuffle=*/true, 42, /*threads=*/1, false);
-  Loader three(*d, aug, shape, 5, true, 42, 3, false);
+  Loader one(*d, aug, shape, 5, Loader::Shuffled, 42, /*threads=*/1, false);
+  Loader three(*d, aug, shape, 5, Loader::Shuffled, 42, 3, false);
   ASSERT_EQ(one.batchesPerEpoch(), 7) << "37 / 5: the last partial batch is dropped";
   one.start(0, 0);
   three.start(0, 0);
@@ -391,7 +391,7 @@ TEST(Loader, DeterministicAcrossThreadsAndResumption) {
   EXPECT_NE(order[0], sorted) << "not shuffled";
 
   // Resuming at (1, 2) gives the 10th batch of the uninterrupted run, and on from there.
-  Loader resumed(*d, aug, shape, 5, true, 42, 2, false);
+  Loader resumed(*d, aug, shape, 5, Loader::Shuffled, 42, 2, false);
   resumed.start(1, 2);
   std::vector<Batch> r = take(resumed, 3);
   for (size_t q = 0; q < r.size(); ++q) {
@@ -402,7 +402,7 @@ TEST(Loader, DeterministicAcrossThreadsAndResumption) {
   }
 
   // Another seed: another order.
-  Loader other(*d, aug, shape, 5, true, 43, 1, false);
+  Loader other(*d, aug, shape, 5, Loader::Shuffled, 43, 1, false);
   other.start(0, 0);
   Batch o;
   other.next(o);
@@ -413,7 +413,7 @@ TEST(Loader, ImagesMatchTheirLabels) {
   // Without augmentation, each image of a shuffled batch is its sample's evaluation preparation.
   ScratchDir dir;
   auto d = indexedIdx(dir, 11);
-  Loader l(*d, Augment{}, {3, 16, 16}, 4, true, 7, 2, false);
+  Loader l(*d, Augment{}, {3, 16, 16}, 4, Loader::Shuffled, 7, 2, false);
   l.start(0, 0);
   for (const Batch &b : take(l, 4))
     for (int64_t k = 0; k < 4; ++k)
@@ -429,7 +429,7 @@ TEST(Loader, ImagesMatchTheirLabels) {
   writeSafetensors(path,
                    {{"input", DType::F32, {n, 3, 4, 4}, input.data()}, {"labels", DType::I64, {n}, labels.data()}});
   auto t = openDataset(path, Split::Train, {3, 4, 4}, n);
-  Loader tl(*t, Augment{true, 0.08, true, 2, 9}, {3, 4, 4}, 4, true, 7, 3, false);
+  Loader tl(*t, Augment{true, 0.08, true, 2, 9}, {3, 4, 4}, 4, Loader::Shuffled, 7, 3, false);
   ASSERT_EQ(tl.batchesPerEpoch(), 2);
   tl.start(0, 0);
   for (const Batch &b : take(tl, 4))
@@ -442,7 +442,7 @@ TEST(Loader, EvaluationCoversEverySampleOnceInOrder) {
   auto d = indexedIdx(dir, 12);
   const size_t per = 3 * 16 * 16;
   for (int threads : {1, 3}) {
-    Loader l(*d, Augment{}, {3, 16, 16}, 5, /*shuffle=*/false, 1, threads, false);
+    Loader l(*d, Augment{}, {3, 16, 16}, 5, Loader::Evaluation, 1, threads, false);
     ASSERT_EQ(l.batchesPerEpoch(), 3);
     l.start(0, 0);
     std::vector<Batch> bs = take(l, 3);
@@ -459,7 +459,7 @@ TEST(Loader, EvaluationCoversEverySampleOnceInOrder) {
     Batch extra;
     expectError([&] { l.next(extra); }, {"no batch left"});
   }
-  EXPECT_THROW({ Loader l(*d, Augment{}, {3, 16, 16}, 13, true, 1, 1, false); }, Error)
+  EXPECT_THROW({ Loader l(*d, Augment{}, {3, 16, 16}, 13, Loader::Shuffled, 1, 1, false); }, Error)
       << "fewer samples than a batch";
 }
 
@@ -473,14 +473,14 @@ TEST(Loader, BadImages) {
   ASSERT_EQ(d->size(), 6);  // a/0 a/1 a/2 b/0 b/1 b/bad
   Batch out;
   {
-    Loader l(*d, Augment{}, {3, 16, 16}, 3, /*shuffle=*/false, 1, 2, /*skip=*/false);
+    Loader l(*d, Augment{}, {3, 16, 16}, 3, Loader::Evaluation, 1, 2, /*skip=*/false);
     l.start(0, 0);
     l.next(out);
     EXPECT_EQ(out.failed, 0);
     expectError([&] { l.next(out); }, {b + "/bad.png"});
   }
   {
-    Loader l(*d, Augment{}, {3, 16, 16}, 3, false, 1, 2, /*skip=*/true);
+    Loader l(*d, Augment{}, {3, 16, 16}, 3, Loader::Evaluation, 1, 2, /*skip=*/true);
     l.start(0, 0);
     l.next(out);
     l.next(out);
@@ -489,7 +489,7 @@ TEST(Loader, BadImages) {
     for (int64_t lab : out.labels) EXPECT_TRUE(lab == 0 || lab == 1) << lab;
   }
   {  // training: the one batch of each epoch holds every file, the bad one included
-    Loader l(*d, Augment{true, 0.08, true, 1, 9}, {3, 16, 16}, 6, true, 5, 3, true);
+    Loader l(*d, Augment{true, 0.08, true, 1, 9}, {3, 16, 16}, 6, Loader::Shuffled, 5, 3, true);
     l.start(0, 0);
     for (int e = 0; e < 2; ++e) {
       l.next(out);
@@ -572,4 +572,33 @@ TEST(Dataset, PrepareSampleCrop) {
   std::mt19937_64 rng(9);
   prepareSample(flat, Augment{true, 0.08, true, 0, 9}, 16, 3, rng, v.data());
   for (size_t j = 0; j < v.size(); ++j) ASSERT_NEAR(v[j], (200 / 255.f - kMean[j / 256]) / kStd[j / 256], 1e-5);
+}
+
+// Training in order (prepared tensors) goes on epoch after epoch; ranks of a
+// data-parallel run split every global batch between them.
+TEST(Loader, InOrderTrainingAndRanks) {
+  ScratchDir dir;
+  std::string path = dir.path + "/t.safetensors";
+  std::vector<float> images(12 * 3 * 2 * 2);
+  std::vector<int64_t> labels(12);
+  for (int64_t i = 0; i < 12; ++i) labels[i] = i;
+  writeSafetensors(path, {{"input", DType::F32, {12, 3, 2, 2}, images.data()}, {"labels", DType::I64, {12}, labels.data()}});
+  auto d = openDataset(path, Split::Train, {3, 2, 2}, 12);
+  Loader one(*d, Augment{}, {3, 2, 2}, 4, Loader::InOrder, 0, 1, false);
+  EXPECT_EQ(one.batchesPerEpoch(), 3);
+  one.start(0, 0);
+  Batch b;
+  std::vector<int64_t> seen;
+  for (int k = 0; k < 5; ++k) {
+    one.next(b);
+    seen.insert(seen.end(), b.labels.begin(), b.labels.end());
+  }
+  EXPECT_EQ(seen, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5, 6, 7}));
+  for (int rank = 0; rank < 2; ++rank) {
+    Loader part(*d, Augment{}, {3, 2, 2}, 2, Loader::InOrder, 0, 2, false, rank, 2);
+    EXPECT_EQ(part.batchesPerEpoch(), 3);
+    part.start(0, 1);
+    part.next(b);
+    EXPECT_EQ(b.labels, (std::vector<int64_t>{4 + 2 * rank, 5 + 2 * rank}));
+  }
 }

@@ -351,7 +351,7 @@ int main(int argc, char **argv) {
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildGraphPipeline(pm, graph);
         if (trainStep)
-          cmt::buildBackwardPipeline(pm);
+          cmt::buildBackwardPipeline(pm, /*dataParallel=*/true);
       })))
     return fail(trainStep ? "expansion or differentiation failed" : "expansion failed");
   if (emit == Emit::CMT)
@@ -375,6 +375,8 @@ int main(int argc, char **argv) {
 
   cmt::LinalgPipelineOptions linalgOptions;
   linalgOptions.gatherDepthwise = cuda;
+  // Training executables run data-parallel (mpirun, torchrun) as well as alone.
+  linalgOptions.syncBatchNorm = trainStep;
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildLinalgPipeline(pm, linalgOptions);
       })))

@@ -39,9 +39,45 @@ def ConvertCMTToLinalg : Pass<"convert-cmt-to-linalg", "mlir::func::FuncOp"> {
            "with what follows it). The GPU pipeline uses it: one thread per "
            "output element. The CPU keeps the padded window reduction, which "
            "vectorises along channels">,
+    Option<"syncBatchNorm", "sync-batch-norm", "bool", /*default=*/"false",
+           "Training-mode batch norms (and their gradients) reduce their "
+           "statistics over every rank of a data-parallel run through "
+           "`cmt.all_reduce batch_norm` (the runtime's --sync-bn; the identity "
+           "without it)">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::arith::ArithDialect", "::mlir::math::MathDialect"];
+}
+
+def CMTLowerCollectives : Pass<"cmt-lower-collectives", "mlir::ModuleOp"> {
+  let summary = "cmt.all_reduce and cmt.all_reduce_wait -> calls into the runtime";
+  let description = [{
+    The data-parallel collectives become calls that the executable's runtime
+    implements (MPI on the CPU, NCCL on the GPU; nothing in one process):
+    `cmt_all_reduce(data, count, kind)` on a fresh copy of the tensor, kind 0
+    a gradient (averaged; it may complete later, in a bucket), kind 1 a batch
+    norm's sum (`batch_norm`: summed at once, when batch norms are
+    synchronised), and `cmt_all_reduce_wait()`. The tensor is bridged to a
+    buffer and back, so the rest stays on tensors for one-shot bufferization.
+
+    Before:
+    ```mlir
+    %r = cmt.all_reduce %g : tensor<16xf32>
+    %w = cmt.all_reduce_wait %r : tensor<16xf32>
+    ```
+    After:
+    ```mlir
+    %m = bufferization.to_buffer %g read_only : tensor<16xf32> to memref<16xf32>
+    %copy = memref.alloc() {alignment = 64 : i64} : memref<16xf32>
+    memref.copy %m, %copy : memref<16xf32> to memref<16xf32>
+    %p = memref.extract_aligned_pointer_as_index %copy : memref<16xf32> -> index
+    call @cmt_all_reduce(%p, %c16, %c0) : (index, index, index) -> ()
+    %r = bufferization.to_tensor %copy restrict writable : memref<16xf32> to tensor<16xf32>
+    call @cmt_all_reduce_wait() : () -> ()
+    ```
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::func::FuncDialect", "::mlir::arith::ArithDialect"];
 }
 
 def ConvertLinalgToUKernels : Pass<"convert-linalg-to-ukernels", "mlir::ModuleOp"> {

@@ -32,17 +32,22 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
 /// Architecture level -> graph level, simplified: cmt-expand-model, canonicalize, cse.
 void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &options);
 
-/// A training-mode @forward -> @train_step (cmt-generate-backward), simplified.
-void buildBackwardPipeline(mlir::OpPassManager &pm);
+/// A training-mode @forward -> @train_step (cmt-generate-backward), simplified;
+/// `dataParallel` averages the gradients over the ranks (cmt.all_reduce).
+void buildBackwardPipeline(mlir::OpPassManager &pm, bool dataParallel = false);
 
 struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> {
   Option<bool> gatherDepthwise{*this, "gather-depthwise",
                                llvm::cl::desc("Padded depthwise convolutions as elementwise "
                                               "gathers (the GPU's choice)"),
                                llvm::cl::init(false)};
+  Option<bool> syncBatchNorm{*this, "sync-batch-norm",
+                             llvm::cl::desc("Batch-norm statistics over every rank (runtime --sync-bn)"),
+                             llvm::cl::init(false)};
 };
 
-/// Graph level -> linalg on tensors, channels-last, elementwise chains fused.
+/// Graph level -> linalg on tensors, channels-last, elementwise chains fused;
+/// collectives (cmt.all_reduce) become runtime calls (cmt-lower-collectives).
 void buildLinalgPipeline(mlir::OpPassManager &pm, const LinalgPipelineOptions &options = {});
 
 /// linalg on tensors -> LLVM dialect for the host: math approximations,

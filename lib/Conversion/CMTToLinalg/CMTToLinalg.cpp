@@ -190,16 +190,20 @@ LogicalResult Lowering::lower(BatchNormOp op) {
   return success();
 }
 
-std::pair<Value, Value> Lowering::channelStats(Value x, unsigned channel) {
+Lowering::Stats Lowering::channelStats(Value x, unsigned channel) {
   ArrayRef<int64_t> shape = shapeOf(x);
   unsigned rank = shape.size();
-  double count = static_cast<double>(cast<RankedTensorType>(x.getType()).getNumElements() / shape[channel]);
+  Count count{static_cast<double>(cast<RankedTensorType>(x.getType()).getNumElements() / shape[channel]), {}};
+  if (syncBatchNorm)
+    count.global = syncSum(filled({1}, count.local));
   SmallVector<IteratorType> its(rank, kRed);
   its[channel] = kPar;
   AffineMap id = identity(rank), chan = dims(rank, {channel});
-  Value sum = reduceSum(x, {channel});
-  Value mean = elementwise({sum}, {identity(1)}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-    return arith::DivFOp::create(nb, l, a[0], arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(count)));
+  SmallVector<Value> ins = {syncSum(reduceSum(x, {channel}))};
+  SmallVector<AffineMap> maps = {identity(1)};
+  withCount(count, ins, maps, 1);
+  Value mean = elementwise(ins, maps, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    return arith::DivFOp::create(nb, l, a[0], count.in(nb, l, a));
   });
   // Centred second pass, as PyTorch computes the variance.
   Value sq = generic({x, mean}, filled({shape[channel]}, 0.0), {id, chan, chan}, its,
@@ -207,7 +211,7 @@ std::pair<Value, Value> Lowering::channelStats(Value x, unsigned channel) {
                        Value d = arith::SubFOp::create(nb, l, a[0], a[1]);
                        return arith::AddFOp::create(nb, l, a[2], arith::MulFOp::create(nb, l, d, d));
                      });
-  return {mean, sq};
+  return {mean, syncSum(sq), count};
 }
 
 LogicalResult Lowering::lower(BatchNormTrainOp op) {
@@ -215,36 +219,47 @@ LogicalResult Lowering::lower(BatchNormTrainOp op) {
   ArrayRef<int64_t> shape = shapeOf(x);
   unsigned rank = shape.size();
   unsigned channel = isImage(op.getInput()) ? rank - 1 : 1;
-  int64_t channels = shape[channel];
-  double count = static_cast<double>(cast<RankedTensorType>(x.getType()).getNumElements() / channels);
   double eps = op.getEps().convertToDouble(), momentum = op.getMomentum().convertToDouble();
   AffineMap id = identity(rank), chan = dims(rank, {channel}), id1 = identity(1);
   auto c = [](OpBuilder &nb, Location l, double v) -> Value {
     return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
   };
-  auto [mean, sq] = channelStats(x, channel);
+  auto [mean, sq, count] = channelStats(x, channel);
   // Normalised with the biased variance; the running variance gets the unbiased one.
-  Value scale = generic({op.getWeight(), sq}, empty({channels}), {id1, id1, id1}, {kPar},
-                        [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                          Value var = arith::DivFOp::create(nb, l, a[1], c(nb, l, count));
-                          Value inv = math::RsqrtOp::create(nb, l, arith::AddFOp::create(nb, l, var, c(nb, l, eps)));
-                          return arith::MulFOp::create(nb, l, a[0], inv);
-                        });
+  SmallVector<Value> ins = {op.getWeight(), sq};
+  SmallVector<AffineMap> maps = {id1, id1};
+  withCount(count, ins, maps, 1);
+  Value scale = elementwise(ins, maps, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    Value var = arith::DivFOp::create(nb, l, a[1], count.in(nb, l, a));
+    Value inv = math::RsqrtOp::create(nb, l, arith::AddFOp::create(nb, l, var, c(nb, l, eps)));
+    return arith::MulFOp::create(nb, l, a[0], inv);
+  });
   lowered[op.getOutput()] = elementwise(
       {x, mean, scale, op.getBias()}, {id, chan, chan, chan},
       [](OpBuilder &nb, Location l, ValueRange a) -> Value {
         Value centred = arith::SubFOp::create(nb, l, a[0], a[1]);
         return arith::AddFOp::create(nb, l, arith::MulFOp::create(nb, l, centred, a[2]), a[3]);
       });
-  auto blend = [&](Value running, Value batch, double factor) {
-    return elementwise({running, batch}, {id1, id1}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+  // running * (1 - momentum) + momentum * batch * factor, factor 1 for the
+  // mean and 1 / (count - 1) for the variance (unbiased).
+  auto blend = [&](Value running, Value batch, bool unbiased) {
+    SmallVector<Value> ins = {running, batch};
+    SmallVector<AffineMap> maps = {id1, id1};
+    withCount(count, ins, maps, 1);
+    return elementwise(ins, maps, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
       Value kept = arith::MulFOp::create(nb, l, a[0], c(nb, l, 1.0 - momentum));
+      if (unbiased && count.global) {
+        Value nm1 = arith::SubFOp::create(nb, l, count.in(nb, l, a), c(nb, l, 1.0));
+        Value added = arith::MulFOp::create(nb, l, a[1], c(nb, l, momentum));
+        return arith::AddFOp::create(nb, l, kept, arith::DivFOp::create(nb, l, added, nm1));
+      }
+      double factor = !unbiased ? 1.0 : count.local > 1 ? 1.0 / (count.local - 1) : 0.0;
       Value added = arith::MulFOp::create(nb, l, a[1], c(nb, l, momentum * factor));
       return arith::AddFOp::create(nb, l, kept, added);
     });
   };
-  lowered[op.getNewRunningMean()] = blend(op.getRunningMean(), mean, 1.0);
-  lowered[op.getNewRunningVar()] = blend(op.getRunningVar(), sq, count > 1 ? 1.0 / (count - 1) : 0.0);
+  lowered[op.getNewRunningMean()] = blend(op.getRunningMean(), mean, false);
+  lowered[op.getNewRunningVar()] = blend(op.getRunningVar(), sq, true);
   return success();
 }
 
@@ -467,6 +482,26 @@ LogicalResult Lowering::run() {
                                    });
               return success();
             })
+            .Case([&](AllReduceOp o) {
+              // Stays a cmt op (cmt-lower-collectives makes it a runtime
+              // call), now on the lowered value, in its layout.
+              lowered[o] = AllReduceOp::create(b, loc, operand(o.getInput()), o.getBatchNorm());
+              if (ownLayout.contains(o.getInput()))
+                ownLayout.insert(o);
+              return success();
+            })
+            .Case([&](AllReduceWaitOp o) {
+              SmallVector<Value> ins;
+              for (Value v : o.getInputs())
+                ins.push_back(operand(v));
+              auto wait = AllReduceWaitOp::create(b, loc, ins);
+              for (auto [old, now] : llvm::zip(o.getResults(), wait.getResults())) {
+                lowered[old] = now;
+                if (ownLayout.contains(o.getInputs()[cast<OpResult>(old).getResultNumber()]))
+                  ownLayout.insert(old);
+              }
+              return success();
+            })
             .Case([&](GeluOp o) {
               lowered[o] = gelu(operand(o.getInput()));
               return success();
@@ -552,7 +587,7 @@ struct ConvertCMTToLinalgPass : cmt::impl::ConvertCMTToLinalgBase<ConvertCMTToLi
       func.emitError("convert-cmt-to-linalg expects a function of one block");
       return signalPassFailure();
     }
-    Lowering lowering(func, gatherDepthwise);
+    Lowering lowering(func, gatherDepthwise, syncBatchNorm);
     if (failed(lowering.run()))
       signalPassFailure();
   }

@@ -28,8 +28,8 @@ using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
 
 class Lowering {
 public:
-  Lowering(func::FuncOp func, bool gatherDepthwise)
-      : func(func), b(func.getContext()), gatherDepthwise(gatherDepthwise) {}
+  Lowering(func::FuncOp func, bool gatherDepthwise, bool syncBatchNorm = false)
+      : func(func), b(func.getContext()), gatherDepthwise(gatherDepthwise), syncBatchNorm(syncBatchNorm) {}
 
   LogicalResult run();
 
@@ -193,8 +193,34 @@ private:
   Value patches(Value nhwc, ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
                 ArrayRef<int64_t> padding, ArrayRef<int64_t> outHW);
   /// Per-channel statistics of a batch norm over every dimension but
-  /// `channel`: the mean and the centred sum of squares.
-  std::pair<Value, Value> channelStats(Value x, unsigned channel);
+  /// `channel`: the mean, the centred sum of squares and the count they are
+  /// over. With synchronised batch norm the three are over every rank's
+  /// batch: sums go through `cmt.all_reduce batch_norm`, and the count is a
+  /// tensor<1xf32> (`global`) summed the same way, so that no world size is
+  /// compiled in.
+  struct Count {
+    double local;
+    Value global;  // null: `local` is the count
+    /// The count inside a generic body whose inputs `a` end with `inputs()`.
+    Value in(OpBuilder &nb, Location l, ValueRange a) const {
+      return global ? a.back() : arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(local)).getResult();
+    }
+  };
+  struct Stats {
+    Value mean, sq;
+    Count count;
+  };
+  Stats channelStats(Value x, unsigned channel);
+  /// `ins` and `maps` with the global count appended (broadcast over `rank`
+  /// loop dimensions) when there is one.
+  void withCount(const Count &c, SmallVector<Value> &ins, SmallVector<AffineMap> &maps, unsigned rank) {
+    if (!c.global)
+      return;
+    ins.push_back(c.global);
+    maps.push_back(map(rank, {b.getAffineConstantExpr(0)}));
+  }
+  /// A batch-norm statistic summed over the ranks (synchronised batch norm).
+  Value syncSum(Value t) { return syncBatchNorm ? AllReduceOp::create(b, loc, t, /*batch_norm=*/true).getResult() : t; }
   /// Per-row statistics of a layer norm (last dimension): the sum and the
   /// centred sum of squares.
   std::pair<Value, Value> rowStats(Value x);
@@ -282,7 +308,7 @@ private:
 
   func::FuncOp func;
   OpBuilder b;
-  bool gatherDepthwise;
+  bool gatherDepthwise, syncBatchNorm;
   Location loc = b.getUnknownLoc();
   DenseMap<Value, Value> lowered;
   llvm::DenseSet<Value> ownLayout;

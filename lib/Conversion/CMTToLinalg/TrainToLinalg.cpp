@@ -149,12 +149,14 @@ LogicalResult Lowering::lower(BatchNormGradOp op) {
   ArrayRef<int64_t> shape = shapeOf(x);
   unsigned rank = shape.size();
   unsigned channel = isImage(op.getInput()) ? rank - 1 : 1;
-  double count = static_cast<double>(cast<RankedTensorType>(x.getType()).getNumElements() / shape[channel]);
   double eps = op.getEps().convertToDouble();
   AffineMap id = identity(rank), chan = dims(rank, {channel}), id1 = identity(1);
-  auto [mean, sq] = channelStats(x, channel);
-  Value rstd = elementwise({sq}, {id1}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-    Value var = arith::DivFOp::create(nb, l, a[0], fconst(nb, l, count));
+  auto [mean, sq, count] = channelStats(x, channel);
+  SmallVector<Value> ins = {sq};
+  SmallVector<AffineMap> maps = {id1};
+  withCount(count, ins, maps, 1);
+  Value rstd = elementwise(ins, maps, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    Value var = arith::DivFOp::create(nb, l, a[0], count.in(nb, l, a));
     return math::RsqrtOp::create(nb, l, arith::AddFOp::create(nb, l, var, fconst(nb, l, eps)));
   });
   SmallVector<IteratorType> its(rank, kRed);
@@ -166,23 +168,32 @@ LogicalResult Lowering::lower(BatchNormGradOp op) {
                             Value xc = arith::SubFOp::create(nb, l, a[1], a[2]);
                             return arith::AddFOp::create(nb, l, a[3], arith::MulFOp::create(nb, l, a[0], xc));
                           });
-  Value sumDyXhat = elementwise({sumDyXc, rstd}, {id1, id1}, [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-    return arith::MulFOp::create(nb, l, a[0], a[1]);
-  });
-  lowered[op.getDweight()] = sumDyXhat;
+  auto times = [&](Value v, Value r) {
+    return elementwise({v, r}, {id1, id1}, [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+      return arith::MulFOp::create(nb, l, a[0], a[1]);
+    });
+  };
+  // The weight and bias gradients are this rank's (data parallelism averages
+  // them later); the input's gradient needs the sums over the whole batch,
+  // every rank's under synchronised batch norm (as PyTorch's SyncBatchNorm).
+  lowered[op.getDweight()] = times(sumDyXc, rstd);
   lowered[op.getDbias()] = sumDy;
-  if (!op.getDinput().use_empty())
-    lowered[op.getDinput()] = elementwise(
-        {dy, x, mean, rstd, op.getWeight(), sumDy, sumDyXhat}, {id, id, chan, chan, chan, chan, chan},
-        [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-          // w * rstd * (dy - sum(dy) / M - xhat * sum(dy * xhat) / M)
-          Value inv = fconst(nb, l, 1.0 / count);
-          Value xhat = arith::MulFOp::create(nb, l, arith::SubFOp::create(nb, l, a[1], a[2]), a[3]);
-          Value t = arith::SubFOp::create(nb, l, a[0], arith::MulFOp::create(nb, l, a[5], inv));
-          Value u = arith::MulFOp::create(nb, l, xhat, arith::MulFOp::create(nb, l, a[6], inv));
-          Value scale = arith::MulFOp::create(nb, l, a[4], a[3]);
-          return arith::MulFOp::create(nb, l, scale, arith::SubFOp::create(nb, l, t, u));
-        });
+  if (!op.getDinput().use_empty()) {
+    Value allSumDy = syncSum(sumDy), allSumDyXhat = times(syncSum(sumDyXc), rstd);
+    SmallVector<Value> ins = {dy, x, mean, rstd, op.getWeight(), allSumDy, allSumDyXhat};
+    SmallVector<AffineMap> maps = {id, id, chan, chan, chan, chan, chan};
+    withCount(count, ins, maps, rank);
+    lowered[op.getDinput()] = elementwise(ins, maps, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+      // w * rstd * (dy - sum(dy) / M - xhat * sum(dy * xhat) / M)
+      Value inv = count.global ? arith::DivFOp::create(nb, l, fconst(nb, l, 1.0), a.back()).getResult()
+                               : fconst(nb, l, 1.0 / count.local);
+      Value xhat = arith::MulFOp::create(nb, l, arith::SubFOp::create(nb, l, a[1], a[2]), a[3]);
+      Value t = arith::SubFOp::create(nb, l, a[0], arith::MulFOp::create(nb, l, a[5], inv));
+      Value u = arith::MulFOp::create(nb, l, xhat, arith::MulFOp::create(nb, l, a[6], inv));
+      Value scale = arith::MulFOp::create(nb, l, a[4], a[3]);
+      return arith::MulFOp::create(nb, l, scale, arith::SubFOp::create(nb, l, t, u));
+    });
+  }
   return success();
 }
 

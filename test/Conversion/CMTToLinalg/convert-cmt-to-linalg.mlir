@@ -1,4 +1,5 @@
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg -verify-diagnostics | FileCheck %s
+// RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=sync-batch-norm=1 -verify-diagnostics | FileCheck %s --check-prefix=SYNC
 
 // An NCHW argument is transposed to NHWC once, however often it is used; the
 // 1x1 convolution is a contraction (c + a * b) whose initial value is the bias.
@@ -137,6 +138,14 @@ func.func @activations(%x: tensor<1x8x4x4xf32>) -> tensor<1x8xf32> {
 // CHECK:      math.rsqrt
 // CHECK:      arith.constant 0.899999976 : f32
 // CHECK:      arith.constant 7.87401571E-4 : f32
+// With synchronised batch norm the sums and the count are summed over the
+// ranks, and the count is read from a tensor (no world size compiled in).
+// SYNC-LABEL: func.func @train_bn
+// SYNC:       %[[N:.*]] = cmt.all_reduce batch_norm %{{.*}} : tensor<1xf32>
+// SYNC:       cmt.all_reduce batch_norm %{{.*}} : tensor<4xf32>
+// SYNC:       arith.divf
+// SYNC:       cmt.all_reduce batch_norm %{{.*}} : tensor<4xf32>
+// SYNC-NOT:   arith.constant 7.87401571E-4
 func.func @train_bn(%x: tensor<2x4x8x8xf32>, %p: tensor<4xf32>) -> (tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>) {
   %0:3 = cmt.batch_norm_train %x, %p, %p, %p, %p eps = 1.0e-5 momentum = 0.1 : tensor<2x4x8x8xf32>, tensor<4xf32>
   return %0#0, %0#1, %0#2 : tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>

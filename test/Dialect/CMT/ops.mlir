@@ -217,3 +217,16 @@ func.func @optimizer_step(%p: tensor<4x8xf32>, %g: tensor<4x8xf32>, %m: tensor<4
       : tensor<4xf32>, tensor<14xf32>
   return %p1, %m1, %v1, %b1#0 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @all_reduce
+// CHECK: %[[A:.*]] = cmt.all_reduce %{{.*}} : tensor<8x3xf32>
+// CHECK: %[[B:.*]] = cmt.all_reduce batch_norm %{{.*}} : tensor<8xf32>
+// CHECK: cmt.all_reduce_wait %[[A]], %[[B]] : tensor<8x3xf32>, tensor<8xf32>
+func.func @all_reduce(%g: tensor<8x3xf32>, %s: tensor<8xf32>) -> (tensor<8x3xf32>, tensor<8xf32>) {
+  %a = cmt.all_reduce %g : tensor<8x3xf32>
+  %b = cmt.all_reduce batch_norm %s : tensor<8xf32>
+  %w:2 = cmt.all_reduce_wait %a, %b : tensor<8x3xf32>, tensor<8xf32>
+  return %w#0, %w#1 : tensor<8x3xf32>, tensor<8xf32>
+}

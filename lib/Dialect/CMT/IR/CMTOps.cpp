@@ -457,3 +457,10 @@ int64_t AttentionOp::getMACs() {
 
 #define GET_OP_CLASSES
 #include "cmt/Dialect/CMT/IR/CMTOps.cpp.inc"
+
+LogicalResult cmt::AllReduceWaitOp::inferReturnTypes(MLIRContext *, std::optional<Location>, ValueRange operands,
+                                                     DictionaryAttr, OpaqueProperties, RegionRange,
+                                                     SmallVectorImpl<Type> &results) {
+  llvm::append_range(results, operands.getTypes());
+  return success();
+}

@@ -24,6 +24,7 @@ using namespace cmt;
 
 namespace {
 struct GenerateBackwardPass : cmt::impl::CMTGenerateBackwardBase<GenerateBackwardPass> {
+  using CMTGenerateBackwardBase::CMTGenerateBackwardBase;
   void runOnOperation() override {
     auto func = getOperation().lookupSymbol<func::FuncOp>("forward");
     auto config = func ? func->getAttrOfType<DictionaryAttr>(kConfigAttr) : DictionaryAttr();
@@ -112,6 +113,18 @@ LogicalResult GenerateBackwardPass::generate(func::FuncOp func) {
   SmallVector<Operation *> forward;
   for (Operation &op : body.without_terminator())
     forward.push_back(&op);
+  // A parameter's gradient is final once the backward has passed its first
+  // use: there, with data parallelism, it starts its reduction.
+  DenseMap<Operation *, SmallVector<Value>> finalAfter;
+  if (dataParallel)
+    for (BlockArgument p : params)
+      if (!p.use_empty()) {
+        Operation *first = nullptr;
+        for (Operation *user : p.getUsers())
+          if (!first || user->isBeforeInBlock(first))
+            first = user;
+        finalAfter[first].push_back(p);
+      }
   for (Operation *op : llvm::reverse(forward)) {
     SmallVector<Value> resultGrads;
     bool any = false;
@@ -134,6 +147,9 @@ LogicalResult GenerateBackwardPass::generate(func::FuncOp func) {
     for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads))
       if (g && varied.contains(operand))
         accumulate(operand, g);
+    for (Value p : finalAfter.lookup(op))
+      if (Value g = grads.lookup(p))
+        grads[p] = AllReduceOp::create(b, p.getLoc(), g);
   }
 
   // Optimizer: the learning rate, the gradients' norm, and one update per
@@ -144,6 +160,13 @@ LogicalResult GenerateBackwardPass::generate(func::FuncOp func) {
   for (BlockArgument p : params)
     if (Value g = grads.lookup(p))
       paramGrads.push_back(g);
+  if (dataParallel && !paramGrads.empty()) {
+    auto wait = AllReduceWaitOp::create(b, loc, paramGrads);
+    unsigned i = 0;
+    for (BlockArgument p : params)
+      if (grads.lookup(p))
+        grads[p] = paramGrads[i] = wait.getResult(i), ++i;
+  }
   Value lr = LearningRateOp::create(b, loc, step, hyper);
   Value norm = GlobalNormOp::create(b, loc, paramGrads);
 

@@ -223,6 +223,48 @@ def CMT_GlobalNormOp : CMT_Op<"global_norm", [Pure]> {
   let assemblyFormat = "$tensors attr-dict `:` type($tensors)";
 }
 
+def CMT_AllReduceOp : CMT_Op<"all_reduce", [AllTypesMatch<["input", "output"]>]> {
+  let summary = "A gradient averaged over the ranks of a data-parallel run";
+  let description = [{
+    Data parallelism: every rank (process, GPU) computes the gradient of its
+    own share of the batch; this is their mean. `cmt-generate-backward`
+    places it right after the operation that makes a parameter's gradient
+    final, in the order the backward completes them (the last layers' first),
+    so that the runtime can start reducing a bucket of gradients while the
+    rest of the backward runs. The runtime may return before the result is
+    complete: it is only read after the `cmt.all_reduce_wait` that takes it.
+    In a single process it is the identity.
+
+    With `batch_norm` it is a batch norm's per-channel sum (or count) summed
+    over the ranks, at once (no wait), when the runtime synchronises batch
+    norms (`--sync-bn`), and the identity otherwise: convert-cmt-to-linalg
+    emits these for `sync-batch-norm`.
+
+    ```mlir
+    %r = cmt.all_reduce %g : tensor<64x16xf32>
+    %s = cmt.all_reduce batch_norm %sum : tensor<16xf32>
+    ```
+  }];
+  let arguments = (ins CMT_FloatTensor:$input, UnitAttr:$batch_norm);
+  let results = (outs CMT_FloatTensor:$output);
+  let assemblyFormat = "(`batch_norm` $batch_norm^)? $input attr-dict `:` type($input)";
+}
+
+def CMT_AllReduceWaitOp : CMT_Op<"all_reduce_wait", [DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "Waits for every outstanding cmt.all_reduce; returns their results";
+  let description = [{
+    The reduced gradients are read (by the optimizer) only through this op's
+    results, which are its operands once every reduction has completed.
+
+    ```mlir
+    %a, %b = cmt.all_reduce_wait %ra, %rb : tensor<64x16xf32>, tensor<16xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<CMT_FloatTensor>:$inputs);
+  let results = (outs Variadic<CMT_FloatTensor>:$outputs);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs)";
+}
+
 def CMT_OptimizerStepOp : CMT_Op<"optimizer_step",
     [Pure, AllTypesMatch<["param", "grad", "m", "v", "new_param", "new_m", "new_v"]>]> {
   let summary = "One AdamW or SGD (momentum, optional Nesterov) update of a parameter";

@@ -78,6 +78,12 @@ def CMTGenerateBackward : Pass<"cmt-generate-backward", "mlir::ModuleOp"> {
     that rule's ops run (bufferization frees it after its last use);
     normalisation statistics and attention probabilities are recomputed.
 
+    With `data-parallel`, each parameter's gradient goes through
+    `cmt.all_reduce` (the mean over the ranks) as soon as it is final, in the
+    order the backward completes them, and the optimizer reads the results
+    of one `cmt.all_reduce_wait`; a runtime can so overlap the reduction of
+    early buckets with the rest of the backward.
+
     Before:
     ```mlir
     func.func @forward(%x: tensor<4x16xf32> {cmt.kind = "input", ...},
@@ -103,6 +109,10 @@ def CMTGenerateBackward : Pass<"cmt-generate-backward", "mlir::ModuleOp"> {
     }
     ```
   }];
+  let options = [
+    Option<"dataParallel", "data-parallel", "bool", /*default=*/"false",
+           "Average each gradient over the ranks (cmt.all_reduce) before the optimizer">,
+  ];
   let dependentDialects = ["::cmt::CMTDialect", "::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect"];
 }
