@@ -182,12 +182,14 @@ World initWorld() {
     MPI_CHECK(mpi.commSize(mpi.commWorld, &theWorld.size));
     theWorld.localRank = envInt("OMPI_COMM_WORLD_LOCAL_RANK", 0);
     theWorld.launcher = "mpirun";
-    usingMpi = true;
-  } else if (std::getenv("WORLD_SIZE") && envInt("WORLD_SIZE", 1) > 1) {
+    theWorld.launched = usingMpi = true;
+  } else if (std::getenv("WORLD_SIZE") && std::getenv("MASTER_ADDR")) {
     theWorld.size = envInt("WORLD_SIZE", 1);
     theWorld.rank = envInt("RANK", 0);
     theWorld.localRank = envInt("LOCAL_RANK", 0);
     theWorld.launcher = "torchrun (TCP rendezvous)";
+    theWorld.launched = true;
+    if (theWorld.size < 1) throw Error("WORLD_SIZE must be at least 1");
     if (theWorld.rank < 0 || theWorld.rank >= theWorld.size)
       throw Error("RANK=" + std::to_string(theWorld.rank) + " is not below WORLD_SIZE=" + std::to_string(theWorld.size));
   }
@@ -201,7 +203,7 @@ void startCollectives(const CollectiveOptions &options, bool gpu, void *stream) 
   coll.gpu = gpu;
   coll.stream = stream;
   coll.started = true;
-  if (theWorld.size == 1) return;
+  if (!theWorld.launched) return;
   if (gpu) {
     char id[128] = {};
     if (theWorld.rank == 0) gpuMakeNcclId(id);
@@ -214,7 +216,7 @@ void startCollectives(const CollectiveOptions &options, bool gpu, void *stream) 
 }
 
 void allReduceSum(double *values, int count) {
-  if (theWorld.size == 1) return;
+  if (!theWorld.launched) return;
   if (usingMpi) mpiSum(values, count, true);
   else gpuHostSum(values, count);
 }
@@ -235,7 +237,7 @@ void finishWorld() {
 using namespace cmt::rt;
 
 extern "C" void cmt_all_reduce(int64_t data, int64_t count, int64_t kind) {
-  if (theWorld.size == 1 || (coll.gpu && gpuPlanning())) return;
+  if (!theWorld.launched || (coll.gpu && gpuPlanning())) return;
   if (!coll.started) throw Error("cmt_all_reduce before the collectives were started");
   void *p = reinterpret_cast<void *>(data);
   size_t n = static_cast<size_t>(count);
@@ -251,7 +253,7 @@ extern "C" void cmt_all_reduce(int64_t data, int64_t count, int64_t kind) {
 }
 
 extern "C" void cmt_all_reduce_wait() {
-  if (theWorld.size == 1 || (coll.gpu && gpuPlanning())) return;
+  if (!theWorld.launched || (coll.gpu && gpuPlanning())) return;
   coll.flush();
   if (coll.gpu) gpuJoin();
 }

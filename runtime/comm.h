@@ -24,6 +24,10 @@ namespace cmt::rt {
 
 struct World {
   int rank = 0, size = 1, localRank = 0;
+  // Launched by mpirun or torchrun, even as a world of one: the collectives
+  // then run (MPI or NCCL at world size 1 is how their path is checked on
+  // one machine).
+  bool launched = false;
   std::string launcher = "single process";  // "mpirun", "torchrun (TCP rendezvous)"
 };
 

@@ -391,7 +391,7 @@ int trainMain(const Plan &plan, int argc, char **argv) {
   const World &w = initWorld();
   // Rank 0 speaks for the job; the others only report errors.
   if (w.rank != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;
-  if (w.size == 1) return train(plan, argc, argv);
+  if (!w.launched) return train(plan, argc, argv);
   try {
     int rc = train(plan, argc, argv);
     finishWorld();
@@ -411,7 +411,7 @@ int train(const Plan &plan, int argc, char **argv) {
   std::unique_ptr<SafetensorsFile> resumed;
   if (!opt.resume.empty()) {
     resumed = std::make_unique<SafetensorsFile>(opt.resume);
-    auto it = resumed->metadata().find("config");
+    auto it = resumed->metadata().find("train_config");
     if (it != resumed->metadata().end()) {
       std::vector<std::string> stored;
       std::istringstream lines(it->second);
@@ -605,7 +605,7 @@ int train(const Plan &plan, int argc, char **argv) {
   // for CUDA executables (`store` then mirrors what was fetched).
   std::unique_ptr<CudaExecutor> cuda, cudaEval;
   if (plan.target == "cuda") {
-    int device = opt.device >= 0 ? opt.device : world.size > 1 ? world.localRank : 0;
+    int device = opt.device >= 0 ? opt.device : world.launched ? world.localRank : 0;
     cuda = std::make_unique<CudaExecutor>(plan, parsePrecision(opt.precision), device);
     cuda->bind(args);
   } else if (opt.precision != "fp32") {
@@ -635,7 +635,7 @@ int train(const Plan &plan, int argc, char **argv) {
     try {
       writeSafetensors(path, out,
                        {{"model", plan.model}, {"step", std::to_string(step)}, {"epoch", std::to_string(step / perEpoch)},
-                        {"optimizer", opt.optimizer}, {"config", joinConfig(storedConfig(opt))},
+                        {"optimizer", opt.optimizer}, {"train_config", joinConfig(storedConfig(opt))},
                         {"epoch_loss", hexFloat(epochLoss)}, {"epoch_steps", std::to_string(epochSteps)},
                         {"data", train->describe()}});
     } catch (const Error &e) {
@@ -714,7 +714,7 @@ int train(const Plan &plan, int argc, char **argv) {
                                  std::to_string(augment.randMagnitude) + ")").c_str()
                               : "",
               shuffle ? "shuffled per epoch" : "in order", workers);
-  if (world.size > 1)
+  if (world.launched)
     std::printf("data parallel: %d ranks (%s), global batch %lld, batch norm %s, gradient buckets of %g MiB\n",
                 world.size, world.launcher.c_str(), (long long)globalBatch,
                 opt.syncBn ? "synchronised over the ranks (--sync-bn)" : "per rank", opt.bucketMb);

@@ -61,12 +61,21 @@ if [[ $mode == run || $mode == all ]]; then
     IFS=: read -r precision gtol utol <<< "$p"
     echo "== cmt-micro training step $precision (gradients $gtol, update $utol)"
     "$dir/micro4-train" --weights "$golden/cmt-micro.weights.safetensors" --data "$golden/cmt-micro.io.safetensors" \
-      --steps 1 --lr 1e-3 --weight-decay 0.05 --label-smoothing 0.1 --precision "$precision" \
+      --steps 1 --lr 1e-3 --weight-decay 0.05 --label-smoothing 0.1 --drop-path 0 --precision "$precision" \
       --dump-grads "$dir/train-grads-$precision.safetensors" --save "$dir/train-after-$precision.safetensors" > /dev/null
     "$python" "$root/python/check_train.py" "$dir/train-grads-$precision.safetensors" \
       "$dir/train-after-$precision.safetensors" "$golden/cmt-micro.weights.safetensors" \
       "$golden/cmt-micro.io.safetensors" --grad-tol "$gtol" --update-tol "$utol" | tail -2 || fail=1
   done
+  # Data parallelism (issue 7): the NCCL path at world size 1, as torchrun
+  # would start it, trains with the same losses as a plain run.
+  echo "== the NCCL path at world size 1: the same losses"
+  train3() { "$dir/micro4-train" --weights "$golden/cmt-micro.weights.safetensors" \
+      --data "$golden/cmt-micro.io.safetensors" --steps 3 --drop-path 0 | grep -o "loss [0-9.]*"; }
+  plain=$(train3)
+  nccl=$(WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29533 train3)
+  if [ -n "$plain" ] && [ "$plain" = "$nccl" ]; then echo "ok: $(echo $nccl)"
+  else echo "FAIL: plain '$(echo $plain)', NCCL '$(echo $nccl)'"; fail=1; fi
   expect_error() {  # expect_error PATTERN CMD...: one clear error, non-zero exit
     local pattern=$1; shift
     local out

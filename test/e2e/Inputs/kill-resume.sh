@@ -27,15 +27,10 @@ echo "killed after step $reached; last checkpoint at step $saved; steps to redo:
 
 "$exe" --resume "$dir/cut.safetensors" > "$dir/resume.log"
 grep -m1 "steps $saved -> $steps" "$dir/resume.log" > /dev/null || { echo "did not resume at step $saved"; exit 1; }
+echo "checkpoints: $(/usr/bin/python3 "$PYDIR/same_tensors.py" "$dir/full.safetensors" "$dir/cut.safetensors")"
 /usr/bin/python3 - "$dir" <<'PY'
 import json, sys
-sys.path.insert(0, __import__("os").environ["PYDIR"])
-from cmt_reference import load_safetensors
 d = sys.argv[1]
-a, _ = load_safetensors(d + "/full.safetensors")
-b, _ = load_safetensors(d + "/cut.safetensors")
-diff = [k for k in a if k not in b or not (a[k] == b[k]).all() or a[k].dtype != b[k].dtype]
-print("checkpoints: %d tensors, %d differ %s" % (len(a), len(diff), diff[:5]))
 def records(p):
     return [json.loads(l) for l in open(p) if l.strip()]
 full, cut = records(d + "/full.metrics.jsonl"), records(d + "/cut.metrics.jsonl")
