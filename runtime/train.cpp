@@ -319,7 +319,6 @@ void onSignal(int sig) { interrupted = sig; }
 class MetricsLog {
 public:
   void open(const std::string &path, int64_t resumeStep) {
-    path_ = path;
     if (path.empty()) return;
     std::vector<std::string> keep;
     std::ifstream in(path);
@@ -342,10 +341,8 @@ public:
     std::fprintf(f_, "%s\n", record.c_str());
     std::fflush(f_);
   }
-  const std::string &path() const { return path_; }
 
 private:
-  std::string path_;
   FILE *f_ = nullptr;
 };
 
@@ -645,7 +642,6 @@ int train(const Plan &plan, int argc, char **argv) {
     std::fflush(stdout);
   };
 
-  EvalResult lastEval;
   auto evaluate = [&]() {
     EvalResult r;
     if (cuda) {
@@ -859,7 +855,7 @@ int train(const Plan &plan, int argc, char **argv) {
       record += buf;
       if (val && (epoch % opt.evalEvery == 0 || step >= total)) {
         auto e0 = Clock::now();
-        lastEval = evaluate();
+        EvalResult lastEval = evaluate();
         if (!interrupted) {
           std::snprintf(buf, sizeof buf, ", val top-1 %.2f%%  top-5 %.2f%%  loss %.4f on %lld images (%.1f s)",
                         lastEval.top1, lastEval.top5, lastEval.loss, (long long)lastEval.images,
