@@ -297,6 +297,72 @@ void prepareSample(const Image &src, const Augment &augment, int resolution, int
   resampleBox(*img, x0, y0, w, h, resolution, channels, flip, out);
 }
 
+// --- mixup and cutmix ------------------------------------------------------
+namespace {
+double normalDraw(std::mt19937_64 &rng) {  // Box-Muller
+  double u = 1 - unitDraw(rng), v = unitDraw(rng);
+  return std::sqrt(-2 * std::log(u)) * std::cos(2 * M_PI * v);
+}
+
+// Gamma(alpha, 1): Marsaglia and Tsang's method, boosted for alpha < 1.
+double gammaDraw(std::mt19937_64 &rng, double alpha) {
+  if (alpha < 1) return gammaDraw(rng, alpha + 1) * std::pow(unitDraw(rng), 1 / alpha);
+  double d = alpha - 1.0 / 3, c = 1 / std::sqrt(9 * d);
+  for (;;) {
+    double x, v;
+    do {
+      x = normalDraw(rng);
+      v = 1 + c * x;
+    } while (v <= 0);
+    v = v * v * v;
+    double u = unitDraw(rng);
+    if (u < 1 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1 - v + std::log(v))) return d * v;
+  }
+}
+}  // namespace
+
+double betaDraw(std::mt19937_64 &rng, double alpha) {
+  double x = gammaDraw(rng, alpha), y = gammaDraw(rng, alpha);
+  return x + y > 0 ? x / (x + y) : 0.5;  // both underflow only for a tiny alpha
+}
+
+void mixBatch(Batch &b, const Augment &augment, const std::vector<int64_t> &shape, std::mt19937_64 &rng) {
+  b.mix = 1;
+  if (!augment.mixes() || unitDraw(rng) >= augment.mixProb) return;
+  bool cut = augment.cutmix > 0 && (augment.mixup <= 0 || unitDraw(rng) < augment.switchProb);
+  double lam = betaDraw(rng, cut ? augment.cutmix : augment.mixup);
+  int64_t n = b.valid, channels = shape[0], h = shape[1], w = shape[2], size = channels * h * w;
+  // Image i and image n - 1 - i trade places in each other's mix, so a pair
+  // is mixed at once, in place. (An odd batch's middle image is its own partner.)
+  if (cut) {
+    // timm's rand_bbox: a box of sides sqrt(1 - lambda) about a uniform centre, clipped.
+    double side = std::sqrt(1 - lam);
+    int64_t ch = static_cast<int64_t>(h * side), cw = static_cast<int64_t>(w * side);
+    int64_t cy = static_cast<int64_t>(unitDraw(rng) * h), cx = static_cast<int64_t>(unitDraw(rng) * w);
+    int64_t y0 = std::clamp<int64_t>(cy - ch / 2, 0, h), y1 = std::clamp<int64_t>(cy + ch / 2, 0, h);
+    int64_t x0 = std::clamp<int64_t>(cx - cw / 2, 0, w), x1 = std::clamp<int64_t>(cx + cw / 2, 0, w);
+    for (int64_t i = 0; i < n / 2; ++i) {
+      float *p = b.images.data() + i * size, *q = b.images.data() + (n - 1 - i) * size;
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t y = y0; y < y1; ++y)
+          std::swap_ranges(p + (c * h + y) * w + x0, p + (c * h + y) * w + x1, q + (c * h + y) * w + x0);
+    }
+    lam = 1 - static_cast<double>((y1 - y0) * (x1 - x0)) / static_cast<double>(h * w);
+  } else {
+    // As PyTorch computes x * lam + x.flip(0) * (1 - lam) in float.
+    float keep = static_cast<float>(lam), take = static_cast<float>(1 - lam);
+    for (int64_t i = 0; i < n / 2; ++i) {
+      float *p = b.images.data() + i * size, *q = b.images.data() + (n - 1 - i) * size;
+      for (int64_t k = 0; k < size; ++k) {
+        float u = p[k], v = q[k];
+        p[k] = u * keep + v * take;
+        q[k] = v * keep + u * take;
+      }
+    }
+  }
+  b.mix = lam;
+}
+
 // --- the loader -------------------------------------------------------------
 Loader::Loader(const Dataset &data, const Augment &augment, std::vector<int64_t> sampleShape, int64_t batch,
                Order order, uint64_t seed, int threads, bool skipBadImages, int rank, int ranks, int depth)
@@ -383,6 +449,13 @@ void Loader::fill(int64_t position, Batch &b) {
         if (tries + 1 >= n) throw Error(std::string("no image of the data set decodes; the last: ") + e.what());
       }
     }
+  }
+  b.mix = 1;
+  if (augment_.mixes() && order_ != Evaluation) {
+    std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32),
+                      static_cast<uint32_t>(b.epoch), static_cast<uint32_t>(first), 0x6d697875u};
+    std::mt19937_64 rng(seq);
+    mixBatch(b, augment_, shape_, rng);
   }
 }
 

@@ -55,6 +55,12 @@ struct Augment {
   double minScale = 0.08;   // of the area, as torchvision's default (0.08, 1)
   bool flip = false;        // horizontal, p = 0.5
   int randOps = 0, randMagnitude = 9;  // RandAugment(N, M); N = 0: off
+  // Mixup and cutmix of a training batch with its own reverse (timm's Mixup,
+  // batch mode): with probability mixProb, cutmix (probability switchProb
+  // when both are on) or mixup, the weight drawn from Beta(alpha, alpha).
+  double mixup = 0, cutmix = 0;  // the alphas; 0: off
+  double mixProb = 1, switchProb = 0.5;
+  bool mixes() const { return mixup > 0 || cutmix > 0; }
 };
 
 struct Batch {
@@ -63,7 +69,18 @@ struct Batch {
   int64_t failed = 0;            // samples that failed to decode and were replaced
   std::vector<float> images;     // batch x C x H x W
   std::vector<int64_t> labels;   // batch
+  // Mixup/cutmix: image i holds `mix` of itself and 1 - mix of image
+  // batch - 1 - i (its target is mixed alike); 1 when not mixed.
+  double mix = 1;
 };
+
+// Mixes a full batch (b.valid images of `sampleShape`, C x H x W) with its
+// reverse as `augment` says, drawing from `rng`; sets b.mix. Cutmix pastes a
+// box of area about 1 - lambda and sets mix to the area actually kept.
+void mixBatch(Batch &b, const Augment &augment, const std::vector<int64_t> &sampleShape, std::mt19937_64 &rng);
+
+// Beta(alpha, alpha), from draws of `rng` alone (the same on every standard library).
+double betaDraw(std::mt19937_64 &rng, double alpha);
 
 // Batches of a dataset in order, prepared by `threads` workers up to `depth`
 // batches ahead. Training: epoch after epoch, each a permutation drawn from

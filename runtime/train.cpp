@@ -56,6 +56,7 @@ struct TrainOptions {
   std::string optimizer = "adamw", schedule = "cosine", precision = "fp32", augment = "auto", shuffle = "auto",
               randAugment = "auto", badImages = "error";
   double cropScale = 0.08;
+  double mixup = 0, cutmix = 0, mixProb = 1, mixSwitchProb = 0.5;  // off unless asked: see the usage
   int device = -1, workers = 0;
   bool nesterov = false, skipNonfinite = false, syncBn = false;
   double bucketMb = 25, commTimeout = 600;
@@ -81,6 +82,9 @@ constexpr double kWarmupFraction = 20.0 / 800.0;
       "  --augment auto|none|flip|crop   crop: RandomResizedCrop + flip (auto: crop for images, none for tensors)\n"
       "  --crop-scale X         smallest crop area fraction (default 0.08)\n"
       "  --rand-augment N,M|0   RandAugment with N ops at magnitude M (auto: 2,9 with crops, else off)\n"
+      "  --mixup A --cutmix A   mix each batch with its reverse, the weight from Beta(A, A), targets mixed\n"
+      "                         alike (timm's Mixup; the recipe's 0.8 and 1.0; default 0: off)\n"
+      "  --mix-prob P           mix a batch with probability P (1)  --mix-switch-prob P  cutmix when both (0.5)\n"
       "  --shuffle auto|on|off  per-epoch shuffling from --seed (auto: on for images, off for tensors)\n"
       "  --bad-images error|skip  an image that fails to decode stops the run, or is replaced and counted\n"
       "  --workers N            data loading threads (default: the cores, at most 8)\n"
@@ -170,6 +174,10 @@ void parseInto(TrainOptions &o, const Plan &plan, const std::vector<std::string>
     else if (key == "--clip-grad-norm") o.clipNorm = real(0, 1e30);
     else if (key == "--drop-path") o.dropPath = real(0, 0.999);
     else if (key == "--crop-scale") o.cropScale = real(0.01, 1);
+    else if (key == "--mixup") o.mixup = real(0, 1e3);
+    else if (key == "--cutmix") o.cutmix = real(0, 1e3);
+    else if (key == "--mix-prob") o.mixProb = real(0, 1);
+    else if (key == "--mix-switch-prob") o.mixSwitchProb = real(0, 1);
     else if (key == "--sync-bn") o.syncBn = true;
     else if (key == "--no-sync-bn") o.syncBn = false;
     else if (key == "--bucket-mb") o.bucketMb = real(0.001, 1e5);
@@ -221,6 +229,10 @@ std::vector<std::string> storedConfig(const TrainOptions &o) {
   put("--clip-grad-norm", num(o.clipNorm));
   put("--drop-path", num(o.dropPath));
   put("--crop-scale", num(o.cropScale));
+  put("--mixup", num(o.mixup));
+  put("--cutmix", num(o.cutmix));
+  put("--mix-prob", num(o.mixProb));
+  put("--mix-switch-prob", num(o.mixSwitchProb));
   c.push_back(o.nesterov ? "--nesterov" : "--no-nesterov");
   c.push_back(o.syncBn ? "--sync-bn" : "--no-sync-bn");
   put("--optimizer", o.optimizer);
@@ -429,20 +441,20 @@ int train(const Plan &plan, int argc, char **argv) {
   std::vector<std::vector<char>> store(nargs);
   std::vector<void *> args(nargs);
   auto bytesOf = [](const PlanArg &a) { return static_cast<size_t>(a.numel()) * dtypeSize(a.dtype); };
-  int64_t stepArg = -1, inputArg = -1, labelsArg = -1, hyperArg = -1, rateArg = -1, uniformArg = -1;
+  int64_t stepArg = -1, inputArg = -1, targetsArg = -1, hyperArg = -1, rateArg = -1, uniformArg = -1;
   for (size_t i = 0; i < nargs; ++i) {
     const PlanArg &a = plan.args[i];
     store[i].assign(bytesOf(a), 0);
     args[i] = store[i].data();
     if (a.name == "train/step") stepArg = static_cast<int64_t>(i);
     if (a.name == "input") inputArg = static_cast<int64_t>(i);
-    if (a.name == "labels") labelsArg = static_cast<int64_t>(i);
+    if (a.name == "targets") targetsArg = static_cast<int64_t>(i);
     if (a.name == "train/hyper") hyperArg = static_cast<int64_t>(i);
     if (a.name == "train/drop_path_rate") rateArg = static_cast<int64_t>(i);
     if (a.name == "train/drop_path_uniform") uniformArg = static_cast<int64_t>(i);
   }
-  if (stepArg < 0 || inputArg < 0 || labelsArg < 0 || hyperArg < 0 ||
-      plan.args[hyperArg].numel() != kNumHyper)
+  if (stepArg < 0 || inputArg < 0 || targetsArg < 0 || hyperArg < 0 ||
+      plan.args[hyperArg].numel() != kNumHyper || plan.args[targetsArg].shape.size() != 2)
     throw Error("the embedded plan is not a training step of this runtime's version");
   if (opt.dropPath > 0 && (rateArg < 0 || uniformArg < 0))
     throw Error("--drop-path: this executable was compiled without stochastic depth (pass --drop-path 0)");
@@ -504,6 +516,8 @@ int train(const Plan &plan, int argc, char **argv) {
   int64_t classes = 0;
   for (const PlanArg &a : plan.args)
     if (a.name == "logits") classes = a.shape.back();
+  if (plan.args[targetsArg].shape != std::vector<int64_t>{plan.batch, classes})
+    throw Error("the embedded plan's targets are not batch x classes");
   std::unique_ptr<Dataset> train = openDataset(opt.data, Split::Train, sampleShape, classes);
   std::unique_ptr<Dataset> val = opt.evalEvery == 0 ? nullptr
                                  : opt.valData.empty() ? openDataset(opt.data, Split::Val, sampleShape, classes)
@@ -522,6 +536,10 @@ int train(const Plan &plan, int argc, char **argv) {
   if (ra != "0" && (std::sscanf(ra.c_str(), "%d,%d", &augment.randOps, &augment.randMagnitude) != 2 ||
                     augment.randOps < 1 || augment.randMagnitude < 0 || augment.randMagnitude > 30))
     usage(plan, "--rand-augment takes N,M (ops >= 1, magnitude 0..30) or 0, got '" + ra + "'");
+  augment.mixup = opt.mixup;
+  augment.cutmix = opt.cutmix;
+  augment.mixProb = opt.mixProb;
+  augment.switchProb = opt.mixSwitchProb;
   if (!images && (augment.flip || augment.randOps))
     throw Error("--augment and --rand-augment apply to image data; " + opt.data + " holds prepared tensors");
   bool shuffle = opt.shuffle == "auto" ? images : opt.shuffle == "on";
@@ -703,12 +721,20 @@ int train(const Plan &plan, int argc, char **argv) {
               (long long)totalEpochs, opt.optimizer.c_str(), opt.lr, opt.schedule.c_str(), opt.minLr,
               (long long)warmup, (long long)scheduleSteps, opt.weightDecay, opt.labelSmoothing, opt.dropPath,
               (unsigned long long)opt.seed);
-  std::printf("data: %s; %s%s%s, %s, %d loader threads\n", train->describe().c_str(),
-              augment.crop ? "RandomResizedCrop (scale " : "no augmentation",
-              augment.crop ? (std::to_string(opt.cropScale).substr(0, 4) + "-1) + flip").c_str() : "",
-              augment.randOps ? (" + RandAugment(" + std::to_string(augment.randOps) + ", " +
-                                 std::to_string(augment.randMagnitude) + ")").c_str()
-                              : "",
+  std::vector<std::string> parts;
+  char buf[160];
+  if (augment.crop) parts.push_back("RandomResizedCrop (scale " + std::to_string(opt.cropScale).substr(0, 4) + "-1)");
+  if (augment.flip) parts.push_back("flip");
+  if (augment.randOps)
+    parts.push_back("RandAugment(" + std::to_string(augment.randOps) + ", " + std::to_string(augment.randMagnitude) + ")");
+  if (augment.mixes()) {
+    std::snprintf(buf, sizeof buf, "mixup %g / cutmix %g (p %g, switch %g)", augment.mixup, augment.cutmix,
+                  augment.mixProb, augment.switchProb);
+    parts.push_back(buf);
+  }
+  std::string augmentation = parts.empty() ? "no augmentation" : parts[0];
+  for (size_t k = 1; k < parts.size(); ++k) augmentation += " + " + parts[k];
+  std::printf("data: %s; %s, %s, %d loader threads\n", train->describe().c_str(), augmentation.c_str(),
               shuffle ? "shuffled per epoch" : "in order", workers);
   if (world.launched)
     std::printf("data parallel: %d ranks (%s), global batch %lld, batch norm %s, gradient buckets of %g MiB\n",
@@ -759,17 +785,27 @@ int train(const Plan &plan, int argc, char **argv) {
   using Clock = std::chrono::steady_clock;
   auto started = Clock::now();
   loader.start(step / perEpoch, step % perEpoch);
+  // The loss takes a distribution per image: its label's one-hot, mixed with
+  // the reverse image's as the loader mixed the images.
+  float *targets = reinterpret_cast<float *>(store[targetsArg].data());
+  auto setTargets = [&](const Batch &b) {
+    std::fill(targets, targets + plan.batch * classes, 0.f);
+    for (int64_t i = 0; i < plan.batch; ++i) {
+      targets[i * classes + b.labels[i]] += static_cast<float>(b.mix);
+      targets[i * classes + b.labels[plan.batch - 1 - i]] += static_cast<float>(1 - b.mix);
+    }
+  };
   Batch batch;
   while (step < total && !interrupted) {
     loader.next(batch);
     failedImages += batch.failed;
     std::memcpy(store[inputArg].data(), batch.images.data(), bytesOf(in));
-    std::memcpy(store[labelsArg].data(), batch.labels.data(), bytesOf(plan.args[labelsArg]));
+    setTargets(batch);
     auto t0 = Clock::now();
     drawDropPath();
     if (cuda) {
       cuda->upload(inputArg);
-      cuda->upload(labelsArg);
+      cuda->upload(targetsArg);
       cuda->launch();
     } else {
       cmt_forward_packed(args.data());
@@ -809,6 +845,9 @@ int train(const Plan &plan, int argc, char **argv) {
           grads.push_back({plan.args[i].name, plan.args[i].dtype, plan.args[i].shape, store[i].data()});
         }
       grads.push_back({"loss", DType::F32, {}, store[index(lossArg)].data()});
+      // What they are the gradients of: the step's batch as mixed.
+      grads.push_back({"batch/input", DType::F32, in.shape, store[inputArg].data()});
+      grads.push_back({"batch/targets", DType::F32, plan.args[targetsArg].shape, store[targetsArg].data()});
       writeSafetensors(opt.dumpGrads, grads, {{"model", plan.model}, {"step", std::to_string(step)}});
       std::printf("wrote the gradients of step %lld to %s\n", (long long)step, opt.dumpGrads.c_str());
       dumped = true;

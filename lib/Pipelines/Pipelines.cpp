@@ -23,6 +23,7 @@ void cmt::buildGraphPipeline(OpPassManager &pm, const GraphPipelineOptions &opti
   expand.activations = options.activations;
   expand.train = options.train;
   expand.labelSmoothing = options.labelSmoothing;
+  expand.softTargets = options.softTargets;
   expand.dropPath = options.dropPath;
   pm.addPass(createCMTExpandModel(expand));
   pm.addPass(createCanonicalizerPass());

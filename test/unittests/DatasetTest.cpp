@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -360,7 +361,9 @@ std::vector<Batch> take(Loader &l, int n) {
 TEST(Loader, DeterministicAcrossThreadsAndResumption) {
   ScratchDir dir;
   auto d = indexedIdx(dir, 37);
-  const Augment aug{true, 0.08, true, 2, 9};
+  Augment aug{true, 0.08, true, 2, 9};
+  aug.mixup = 0.8;  // the batch-level draws are reproducible too
+  aug.cutmix = 1.0;
   const std::vector<int64_t> shape = {3, 16, 16};
   Loader one(*d, aug, shape, 5, Loader::Shuffled, 42, /*threads=*/1, false);
   Loader three(*d, aug, shape, 5, Loader::Shuffled, 42, 3, false);
@@ -375,6 +378,8 @@ TEST(Loader, DeterministicAcrossThreadsAndResumption) {
     EXPECT_EQ(a[p].failed, 0);
     EXPECT_EQ(a[p].images.size(), 5u * 3 * 16 * 16);
     EXPECT_EQ(a[p].labels, b[p].labels) << "batch " << p;
+    EXPECT_EQ(a[p].mix, b[p].mix) << "batch " << p;
+    EXPECT_TRUE(a[p].mix > 0 && a[p].mix < 1) << "batch " << p << " not mixed: " << a[p].mix;
     EXPECT_TRUE(sameBits(a[p].images, b[p].images)) << "batch " << p << " differs between 1 and 3 threads";
   }
   // Each epoch: 35 distinct samples, shuffled, and in another order than the other epoch.
@@ -398,6 +403,7 @@ TEST(Loader, DeterministicAcrossThreadsAndResumption) {
     EXPECT_EQ(r[q].epoch, a[9 + q].epoch);
     EXPECT_EQ(r[q].index, a[9 + q].index);
     EXPECT_EQ(r[q].labels, a[9 + q].labels);
+    EXPECT_EQ(r[q].mix, a[9 + q].mix);
     EXPECT_TRUE(sameBits(r[q].images, a[9 + q].images)) << "resumed batch " << q;
   }
 
@@ -600,5 +606,121 @@ TEST(Loader, InOrderTrainingAndRanks) {
     part.start(0, 1);
     part.next(b);
     EXPECT_EQ(b.labels, (std::vector<int64_t>{4 + 2 * rank, 5 + 2 * rank}));
+  }
+}
+
+// Beta(a, a) has mean 1/2 and variance 1 / (4 (2a + 1)); a < 1 takes the boosted path.
+TEST(Mix, BetaDrawMoments) {
+  for (double alpha : {0.2, 0.8, 1.0, 4.0}) {
+    std::mt19937_64 rng(7);
+    const int n = 40000;
+    double sum = 0, sq = 0;
+    for (int i = 0; i < n; ++i) {
+      double x = betaDraw(rng, alpha);
+      ASSERT_TRUE(x >= 0 && x <= 1) << x;
+      sum += x;
+      sq += x * x;
+    }
+    double mean = sum / n, var = sq / n - mean * mean, expected = 1 / (4 * (2 * alpha + 1));
+    EXPECT_NEAR(mean, 0.5, 0.01) << "alpha " << alpha;
+    EXPECT_NEAR(var, expected, 0.04 * expected) << "alpha " << alpha;
+  }
+}
+
+namespace {
+// A batch of n random C x H x W images.
+Batch randomBatch(int64_t n, const std::vector<int64_t> &shape, unsigned seed) {
+  Batch b;
+  b.valid = n;
+  b.images.resize(static_cast<size_t>(n * shape[0] * shape[1] * shape[2]));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  for (float &v : b.images) v = normal(rng);
+  return b;
+}
+}  // namespace
+
+// Mixup: image i becomes mix x_i + (1 - mix) x_{n-1-i}, as timm's x * lam + x.flip(0) * (1 - lam).
+TEST(Mix, MixupBlendsEachImageWithItsReverse) {
+  const std::vector<int64_t> shape = {3, 5, 4};
+  Augment a;
+  a.mixup = 0.8;
+  for (int64_t n : {4, 5}) {
+    Batch b = randomBatch(n, shape, 1);
+    const std::vector<float> x = b.images;
+    std::mt19937_64 rng(3);
+    mixBatch(b, a, shape, rng);
+    ASSERT_TRUE(b.mix > 0 && b.mix < 1) << b.mix;
+    size_t size = 3 * 5 * 4;
+    for (int64_t i = 0; i < n; ++i)
+      for (size_t k = 0; k < size; ++k) {
+        float want = x[i * size + k] * b.mix + x[(n - 1 - i) * size + k] * (1 - b.mix);
+        ASSERT_NEAR(b.images[i * size + k], want, 1e-6) << "image " << i << " element " << k;
+      }
+  }
+}
+
+// Cutmix: one box, the same in every image and channel, comes from the
+// reverse image; mix is the share of the image outside it.
+TEST(Mix, CutmixPastesOneBoxAndReportsTheKeptArea) {
+  const std::vector<int64_t> shape = {2, 12, 10};
+  const int64_t n = 4, h = 12, w = 10, size = 2 * h * w;
+  Augment a;
+  a.cutmix = 1.0;
+  int boxes = 0;
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    Batch b = randomBatch(n, shape, static_cast<unsigned>(seed));
+    const std::vector<float> x = b.images;
+    std::mt19937_64 rng(seed);
+    mixBatch(b, a, shape, rng);
+    std::vector<bool> pasted(static_cast<size_t>(h * w));
+    int64_t count = 0;
+    for (int64_t p = 0; p < h * w; ++p) {
+      pasted[p] = b.images[p] != x[p];
+      count += pasted[p];
+    }
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < size; ++k) {
+        int64_t p = k % (h * w);
+        float want = pasted[p] ? x[(n - 1 - i) * size + k] : x[i * size + k];
+        ASSERT_EQ(b.images[i * size + k], want) << "seed " << seed << " image " << i << " element " << k;
+      }
+    // The pasted pixels form a rectangle.
+    int64_t y0 = h, y1 = -1, x0 = w, x1 = -1;
+    for (int64_t p = 0; p < h * w; ++p)
+      if (pasted[p]) y0 = std::min(y0, p / w), y1 = std::max(y1, p / w), x0 = std::min(x0, p % w), x1 = std::max(x1, p % w);
+    if (count) {
+      ++boxes;
+      EXPECT_EQ(count, (y1 - y0 + 1) * (x1 - x0 + 1)) << "seed " << seed << ": not a box";
+    }
+    EXPECT_DOUBLE_EQ(b.mix, 1 - static_cast<double>(count) / (h * w)) << "seed " << seed;
+  }
+  EXPECT_GT(boxes, 30) << "cutmix rarely pasted anything";
+}
+
+// mix-prob 0 leaves batches alone; switch-prob picks cutmix (exact copies) or mixup.
+TEST(Mix, ProbabilitiesChooseTheMethod) {
+  const std::vector<int64_t> shape = {1, 8, 8};
+  Augment a;
+  a.mixup = 0.8;
+  a.cutmix = 1.0;
+  a.mixProb = 0;
+  Batch b = randomBatch(4, shape, 2);
+  const std::vector<float> x = b.images;
+  std::mt19937_64 rng(1);
+  mixBatch(b, a, shape, rng);
+  EXPECT_EQ(b.mix, 1);
+  EXPECT_TRUE(sameBits(b.images, x));
+  a.mixProb = 1;
+  for (double sw : {0.0, 1.0}) {
+    a.switchProb = sw;
+    for (uint64_t seed = 0; seed < 10; ++seed) {
+      Batch c = randomBatch(4, shape, 2);
+      std::mt19937_64 r(seed);
+      mixBatch(c, a, shape, r);
+      std::set<float> originals(x.begin(), x.end());
+      bool copies = std::all_of(c.images.begin(), c.images.end(), [&](float v) { return originals.count(v) > 0; });
+      EXPECT_EQ(copies, sw == 1.0) << "switch-prob " << sw << ", seed " << seed;
+    }
   }
 }

@@ -297,4 +297,13 @@ TEST_F(GradientCheck, CrossEntropy) {
   c.labelRange = 7;
   run(c);
 }
+// Target distributions drawn N(0, 1): negative entries and a mass far from 1
+// exercise the general form, not only what mixup makes.
+TEST_F(GradientCheck, CrossEntropySoftTargets) {
+  run({{f32({4, 7}), f32({4, 7})}, {0}, [](OpBuilder &b, Location l, ValueRange a) -> Operation * {
+         Value s = arith::ConstantOp::create(
+             b, l, DenseElementsAttr::get(RankedTensorType::get({}, b.getF32Type()), 0.1f));
+         return cmt::CrossEntropyOp::create(b, l, a[0], a[1], s);
+       }});
+}
 }  // namespace

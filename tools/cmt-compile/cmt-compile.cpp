@@ -335,6 +335,8 @@ int main(int argc, char **argv) {
   graph.train = train;
   graph.labelSmoothing = labelSmoothing;
   graph.dropPath = trainStep;
+  // Mixup and cutmix mix labels: a training step takes a distribution per image.
+  graph.softTargets = trainStep;
   // A training executable also evaluates (validation every epoch): the
   // evaluation-mode forward at the same batch, as @evaluate beside @train_step.
   if (trainStep) {

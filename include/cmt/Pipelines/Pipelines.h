@@ -24,6 +24,9 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
   Option<double> labelSmoothing{*this, "label-smoothing",
                                 llvm::cl::desc("Label smoothing of the training-mode loss"),
                                 llvm::cl::init(0.0)};
+  Option<bool> softTargets{*this, "soft-targets",
+                           llvm::cl::desc("Training mode: the loss takes target distributions ('targets')"),
+                           llvm::cl::init(false)};
   Option<bool> dropPath{*this, "drop-path",
                         llvm::cl::desc("Training mode: stochastic depth (rate and draws as inputs)"),
                         llvm::cl::init(false)};

@@ -279,6 +279,15 @@ std::pair<Value, Value> Lowering::softmaxStats(Value x) {
   return {max, sumExp};
 }
 
+Value Lowering::targetMass(Value labels, Value smoothing, int64_t batch, int64_t classes) {
+  if (cast<RankedTensorType>(labels.getType()).getRank() == 1)
+    return Value();
+  return generic({labels, smoothing}, filled({batch}, 0.0), {identity(2), scalarMap(2), dims(2, {0})},
+                 {kPar, kRed}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                   return arith::AddFOp::create(nb, l, a[2], smoothedTarget(nb, l, a[0], a[1], classes));
+                 });
+}
+
 LogicalResult Lowering::lower(CrossEntropyOp op) {
   Value x = plain(op.getLogits()), labels = op.getLabels();
   ArrayRef<int64_t> s = shapeOf(x);
@@ -290,21 +299,26 @@ LogicalResult Lowering::lower(CrossEntropyOp op) {
     return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
   };
   auto [max, sumExp] = softmaxStats(x);
-  // Per image: the smoothed target's weighted logit, (1 - s) x[label] + s mean(x).
-  Value target = generic({x, labels, smoothing}, filled({batch}, 0.0), {id, row, scalarMap(2), row}, reduce,
-                         [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+  // Per image: the smoothed target's weighted logit, sum_c t[c] x[c].
+  Value target = generic({x, labels, smoothing}, filled({batch}, 0.0), {id, labelMap(labels), scalarMap(2), row},
+                         reduce, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
                            Value w = smoothedTarget(nb, l, a[1], a[2], classes);
                            return arith::AddFOp::create(nb, l, a[3], arith::MulFOp::create(nb, l, w, a[0]));
                          });
-  // loss = mean over images of logsumexp - target
-  Value loss = generic({max, sumExp, target}, filled({}, 0.0),
-                       {id1, id1, id1, AffineMap::get(1, 0, {}, b.getContext())}, {kRed},
-                       [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                         Value lse = arith::AddFOp::create(nb, l, a[0], math::LogOp::create(nb, l, a[1]));
-                         Value nll = arith::SubFOp::create(nb, l, lse, a[2]);
-                         Value scaled = arith::MulFOp::create(nb, l, nll, c(nb, l, 1.0 / batch));
-                         return arith::AddFOp::create(nb, l, a[3], scaled);
-                       });
+  // loss = mean over images of mass x logsumexp - target (-log p = logsumexp - x)
+  SmallVector<Value> ins = {max, sumExp, target};
+  if (Value mass = targetMass(labels, smoothing, batch, classes))
+    ins.push_back(mass);
+  SmallVector<AffineMap> maps(ins.size(), id1);
+  maps.push_back(AffineMap::get(1, 0, {}, b.getContext()));
+  Value loss = generic(ins, filled({}, 0.0), maps, {kRed}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    Value lse = arith::AddFOp::create(nb, l, a[0], math::LogOp::create(nb, l, a[1]));
+    if (a.size() == 5)
+      lse = arith::MulFOp::create(nb, l, lse, a[3]);
+    Value nll = arith::SubFOp::create(nb, l, lse, a[2]);
+    Value scaled = arith::MulFOp::create(nb, l, nll, c(nb, l, 1.0 / batch));
+    return arith::AddFOp::create(nb, l, a.back(), scaled);
+  });
   lowered[op] = loss;
   return success();
 }

@@ -147,17 +147,29 @@ private:
                                           ArrayRef<OpFoldResult>{b.getIndexAttr(1)},
                                           ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
   }
-  /// In a loop over (image, class) with the label `label`: the smoothed
-  /// target probability of the class, (1 - s) [class == label] + s / C.
+  /// In a loop over (image, class): the smoothed target probability of the
+  /// class, (1 - s) y + s / C, where `label` is the image's class index
+  /// (y = [class == label]) or the class's entry of its target distribution.
   static Value smoothedTarget(OpBuilder &nb, Location l, Value label, Value s, int64_t classes) {
-    Value k = arith::IndexCastOp::create(nb, l, nb.getI64Type(), linalg::IndexOp::create(nb, l, 1));
-    Value hit = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, k, label);
     Value off = arith::DivFOp::create(
         nb, l, s, arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(static_cast<double>(classes))));
     Value one = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(1.0));
-    Value on = arith::AddFOp::create(nb, l, arith::SubFOp::create(nb, l, one, s), off);
-    return arith::SelectOp::create(nb, l, hit, on, off);
+    Value keep = arith::SubFOp::create(nb, l, one, s);
+    if (isa<FloatType>(label.getType()))
+      return arith::AddFOp::create(nb, l, arith::MulFOp::create(nb, l, keep, label), off);
+    Value k = arith::IndexCastOp::create(nb, l, nb.getI64Type(), linalg::IndexOp::create(nb, l, 1));
+    Value hit = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, k, label);
+    return arith::SelectOp::create(nb, l, hit, arith::AddFOp::create(nb, l, keep, off), off);
   }
+  /// The map that reads the labels of cross-entropy in a loop over (image,
+  /// class): one index per image, or a distribution per image.
+  AffineMap labelMap(Value labels) {
+    return cast<RankedTensorType>(labels.getType()).getRank() == 1 ? dims(2, {0}) : identity(2);
+  }
+  /// Per image, the mass of its smoothed target distribution: whatever it
+  /// sums to (mixup's sum to 1, a user's need not). Null for class indices,
+  /// whose mass is 1.
+  Value targetMass(Value labels, Value smoothing, int64_t batch, int64_t classes);
   /// The map that reads a 0-d tensor from a loop nest of `numDims` loops.
   AffineMap scalarMap(unsigned numDims) { return AffineMap::get(numDims, 0, {}, b.getContext()); }
   /// A computation on run-time scalars (0-d tensors) with 0-d results: one

@@ -398,20 +398,27 @@ LogicalResult Lowering::lower(DropPathOp op) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult Lowering::lower(CrossEntropyGradOp op) {
-  Value x = plain(op.getLogits()), labels = op.getLabels();
+  Value x = plain(op.getLogits()), labels = op.getLabels(), smoothing = plain(op.getLabelSmoothing());
   ArrayRef<int64_t> s = shapeOf(x);
   int64_t batch = s[0], classes = s[1];
   auto [max, sumExp] = softmaxStats(x);
   AffineMap id = identity(2), row = dims(2, {0}), one = scalarMap(2);
-  lowered[op] = elementwise({x, labels, max, sumExp, plain(op.getLabelSmoothing()), plain(op.getDloss())},
-                            {id, row, row, row, one, one},
-                            [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                              Value target = smoothedTarget(nb, l, a[1], a[4], classes);
-                              Value e = math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, a[0], a[2]));
-                              Value prob = arith::DivFOp::create(nb, l, e, a[3]);
-                              Value scale = arith::DivFOp::create(nb, l, a[5], fconst(nb, l, static_cast<double>(batch)));
-                              return arith::MulFOp::create(nb, l, scale, arith::SubFOp::create(nb, l, prob, target));
-                            });
+  SmallVector<Value> ins = {x, labels, max, sumExp, smoothing, plain(op.getDloss())};
+  SmallVector<AffineMap> maps = {id, labelMap(labels), row, row, one, one};
+  // d/dx of mass x logsumexp - sum_c t[c] x[c] is mass x softmax - t.
+  if (Value mass = targetMass(labels, smoothing, batch, classes)) {
+    ins.push_back(mass);
+    maps.push_back(row);
+  }
+  lowered[op] = elementwise(ins, maps, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    Value target = smoothedTarget(nb, l, a[1], a[4], classes);
+    Value e = math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, a[0], a[2]));
+    Value prob = arith::DivFOp::create(nb, l, e, a[3]);
+    if (a.size() == 7)
+      prob = arith::MulFOp::create(nb, l, prob, a[6]);
+    Value scale = arith::DivFOp::create(nb, l, a[5], fconst(nb, l, static_cast<double>(batch)));
+    return arith::MulFOp::create(nb, l, scale, arith::SubFOp::create(nb, l, prob, target));
+  });
   return success();
 }
 

@@ -169,6 +169,29 @@ func.func @loss(%l: tensor<4x10xf32>, %y: tensor<4xi64>, %s: tensor<f32>) -> ten
 
 // -----
 
+// Target distributions are read per (image, class); their smoothed mass
+// scales the log-sum-exp, and the gradient's softmax.
+// CHECK-LABEL: func.func @soft_loss
+// CHECK-NOT:  arith.cmpi
+// CHECK:      linalg.generic {{.*}} ins(%{{.*}}, %arg2, %arg3 : tensor<4x10xf32>, tensor<4x10xf32>, tensor<f32>)
+// CHECK:      %[[MASS:.*]] = linalg.generic {{.*}} ins(%arg2, %arg3 : tensor<4x10xf32>, tensor<f32>) outs(%{{.*}} : tensor<4xf32>)
+// CHECK:      linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}}, %[[MASS]] : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+// CHECK:        math.log
+// CHECK:      -> tensor<f32>
+// CHECK:      %[[MASS2:.*]] = linalg.generic {{.*}} ins(%arg2, %arg3 : tensor<4x10xf32>, tensor<f32>) outs(%{{.*}} : tensor<4xf32>)
+// CHECK:      linalg.generic {{.*}} ins(%arg1, %arg2, %{{.*}}, %{{.*}}, %arg3, %arg0, %[[MASS2]] :
+// CHECK:        math.exp
+// CHECK-NOT:    arith.cmpi
+// CHECK:      -> tensor<4x10xf32>
+func.func @soft_loss(%dloss: tensor<f32>, %l: tensor<4x10xf32>, %t: tensor<4x10xf32>, %s: tensor<f32>)
+    -> (tensor<f32>, tensor<4x10xf32>) {
+  %0 = cmt.cross_entropy %l, %t, %s : tensor<4x10xf32>, tensor<4x10xf32>
+  %1 = cmt.cross_entropy_grad %dloss, %l, %t, %s : tensor<4x10xf32>, tensor<4x10xf32>
+  return %0, %1 : tensor<f32>, tensor<4x10xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @counter
 // CHECK:      linalg.generic {{.*}} ins(%arg0 : tensor<i64>)
 // CHECK:        arith.addi %{{.*}}, %c1_i64 : i64

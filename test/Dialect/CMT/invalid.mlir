@@ -355,6 +355,38 @@ func.func @ce_labels(%l: tensor<4x10xf32>, %y: tensor<3xi64>, %s: tensor<f32>) {
 
 // -----
 
+func.func @ce_targets(%l: tensor<4x10xf32>, %t: tensor<4x9xf32>, %s: tensor<f32>) {
+  // expected-error @+1 {{'cmt.cross_entropy' op target distributions must be (4, 10) like the logits}}
+  %0 = cmt.cross_entropy %l, %t, %s : tensor<4x10xf32>, tensor<4x9xf32>
+  return
+}
+
+// -----
+
+func.func @ce_grad_labels(%d: tensor<f32>, %l: tensor<4x10xf32>, %y: tensor<2xi64>, %s: tensor<f32>) {
+  // expected-error @+1 {{'cmt.cross_entropy_grad' op labels must be (4) like the batch of the logits}}
+  %0 = cmt.cross_entropy_grad %d, %l, %y, %s : tensor<4x10xf32>, tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @ce_grad_targets(%d: tensor<f32>, %l: tensor<4x10xf32>, %t: tensor<4xf32>, %s: tensor<f32>) {
+  // expected-error @+1 {{'cmt.cross_entropy_grad' op target distributions must be (4, 10) like the logits}}
+  %0 = cmt.cross_entropy_grad %d, %l, %t, %s : tensor<4x10xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @ce_grad_logits(%d: tensor<f32>, %l: tensor<40xf32>, %y: tensor<4xi64>, %s: tensor<f32>) {
+  // expected-error @+1 {{'cmt.cross_entropy_grad' op logits must have rank 2, got 1}}
+  %0 = cmt.cross_entropy_grad %d, %l, %y, %s : tensor<40xf32>, tensor<4xi64>
+  return
+}
+
+// -----
+
 func.func @conv_grad_dy(%dy: tensor<2x8x16x16xf32>, %x: tensor<2x3x16x16xf32>, %w: tensor<8x3x3x3xf32>) {
   // expected-error @+1 {{'cmt.conv2d_grad' op dy must have the convolution's output type (2, 8, 8, 8) of the input's element type}}
   %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [2, 2] padding = [1, 1] groups = 1 : tensor<2x8x16x16xf32>, tensor<2x3x16x16xf32>, tensor<8x3x3x3xf32>

@@ -177,6 +177,18 @@ func.func @global_avg_pool_grad(%dy: tensor<2x8xf32>) -> tensor<2x8x4x4xf32> {
 
 // -----
 
+// CHECK-LABEL: func.func @soft_loss
+// CHECK: cmt.cross_entropy %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x10xf32>, tensor<4x10xf32>
+// CHECK: cmt.cross_entropy_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x10xf32>, tensor<4x10xf32>
+func.func @soft_loss(%dloss: tensor<f32>, %l: tensor<4x10xf32>, %t: tensor<4x10xf32>, %s: tensor<f32>)
+    -> (tensor<f32>, tensor<4x10xf32>) {
+  %0 = cmt.cross_entropy %l, %t, %s : tensor<4x10xf32>, tensor<4x10xf32>
+  %1 = cmt.cross_entropy_grad %dloss, %l, %t, %s : tensor<4x10xf32>, tensor<4x10xf32>
+  return %0, %1 : tensor<f32>, tensor<4x10xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @cross_entropy_grad
 // CHECK: cmt.cross_entropy_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x10xf32>, tensor<4xi64>
 func.func @cross_entropy_grad(%dloss: tensor<f32>, %l: tensor<4x10xf32>, %y: tensor<4xi64>, %s: tensor<f32>)

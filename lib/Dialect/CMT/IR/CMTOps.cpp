@@ -307,17 +307,38 @@ LogicalResult TokensToImageOp::inferReturnTypes(MLIRContext *, std::optional<Loc
   return success();
 }
 
+/// The labels of a B x C logits tensor: B class indices, or B x C target
+/// distributions.
+static LogicalResult checkLabels(const ShapeChecker &c, RankedTensorType logits, Type labelsType) {
+  auto labels = dyn_cast<RankedTensorType>(labelsType);
+  int64_t batch = logits.getDimSize(0), classes = logits.getDimSize(1);
+  if (!labels)
+    return c.fail("labels must be a ranked tensor");
+  if (labels.getElementType().isInteger(64)) {
+    if (labels.getRank() != 1 || labels.getDimSize(0) != batch)
+      return c.fail("labels must be (" + Twine(batch) + ") like the batch of the logits");
+    return success();
+  }
+  if (labels.getRank() != 2 || labels.getDimSize(0) != batch || labels.getDimSize(1) != classes)
+    return c.fail("target distributions must be (" + Twine(batch) + ", " + Twine(classes) +
+                  ") like the logits");
+  return success();
+}
+
 LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                                Adaptor adaptor, SmallVectorImpl<Type> &results) {
   ShapeChecker c{loc, CrossEntropyOp::getOperationName()};
   auto logits = c.tensor(adaptor.getLogits().getType(), "logits", 2);
-  auto labels = dyn_cast<RankedTensorType>(adaptor.getLabels().getType());
-  if (failed(logits))
+  if (failed(logits) || failed(checkLabels(c, *logits, adaptor.getLabels().getType())))
     return failure();
-  if (!labels || labels.getRank() != 1 || labels.getDimSize(0) != logits->getDimSize(0))
-    return c.fail("labels must be (" + Twine(logits->getDimSize(0)) + ") like the batch of the logits");
   results.push_back(RankedTensorType::get({}, logits->getElementType()));
   return success();
+}
+
+LogicalResult CrossEntropyGradOp::verify() {
+  ShapeChecker c{getLoc(), getOperationName()};
+  auto logits = c.tensor(getLogits().getType(), "logits", 2);
+  return failure(failed(logits) || failed(checkLabels(c, *logits, getLabels().getType())));
 }
 
 //===----------------------------------------------------------------------===//

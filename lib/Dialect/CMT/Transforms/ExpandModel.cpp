@@ -215,9 +215,11 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
   int64_t res = model.getResolution();
   Value x = fb.argument("input", {batch, static_cast<int64_t>(model.getInChannels()), res, res},
                         kKindInput);
-  Value labels = options.train
-                     ? fb.argument("labels", {batch}, kKindInput, builder.getI64Type())
-                     : Value();
+  Value labels;
+  if (options.train && options.softTargets)
+    labels = fb.argument("targets", {batch, static_cast<int64_t>(model.getClasses())}, kKindInput);
+  else if (options.train)
+    labels = fb.argument("labels", {batch}, kKindInput, builder.getI64Type());
   if (options.train && options.dropPath) {
     for (StageOp stage : model.getStages())
       fb.totalBlocks += stage.getDepth();
@@ -304,6 +306,7 @@ struct ExpandModelPass : cmt::impl::CMTExpandModelBase<ExpandModelPass> {
     options.activations = activations;
     options.train = train;
     options.labelSmoothing = labelSmoothing;
+    options.softTargets = softTargets;
     options.dropPath = dropPath;
     buildForward(models.front(), builder, "forward", options);
     models.front().erase();

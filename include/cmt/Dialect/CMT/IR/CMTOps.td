@@ -343,17 +343,21 @@ def CMT_CrossEntropyOp : CMT_GraphOp<"cross_entropy", [DeclareOpInterfaceMethods
   let summary = "Softmax cross-entropy with label smoothing, averaged over the batch";
   let description = [{
     PyTorch's `cross_entropy(logits, labels, label_smoothing=s)` with mean
-    reduction: per image `(1 - s) * -log p[label] + s * mean_c(-log p[c])`,
-    with `p = softmax(logits)`; the result is a scalar. The smoothing is an
+    reduction. `labels` holds either a class index per image (B, i64) or a
+    target distribution per image (B x C, f32: mixup and cutmix mix two
+    one-hot targets). Per image the loss is `-sum_c t[c] log p[c]` with
+    `p = softmax(logits)` and the smoothed target `t = (1 - s) y + s / C`,
+    `y` the one-hot label or the given distribution. The smoothing is an
     operand (a scalar tensor) so that a training executable takes it as a
     run-time flag.
 
     ```mlir
     %s = arith.constant dense<1.000000e-01> : tensor<f32>
     %loss = cmt.cross_entropy %logits, %labels, %s : tensor<4x10xf32>, tensor<4xi64>
+    %soft = cmt.cross_entropy %logits, %targets, %s : tensor<4x10xf32>, tensor<4x10xf32>
     ```
   }];
-  let arguments = (ins CMT_FloatTensor:$logits, RankedTensorOf<[I64]>:$labels,
+  let arguments = (ins CMT_FloatTensor:$logits, RankedTensorOf<[I64, F32]>:$labels,
                        CMT_F32Scalar:$label_smoothing);
   let results = (outs CMT_FloatTensor:$loss);
   let assemblyFormat = [{

@@ -146,19 +146,21 @@ def CMT_CrossEntropyGradOp : CMT_GradOp<"cross_entropy_grad",
     [AllTypesMatch<["logits", "dlogits"]>]> {
   let summary = "Gradient of cmt.cross_entropy with respect to the logits";
   let description = [{
-    `dlogits = dloss / B * (softmax(logits) - target)`, with the smoothed
-    target `(1 - s) onehot(label) + s / C`.
+    `dlogits = dloss / B * (softmax(logits) sum_c t[c] - t)`, with the
+    smoothed target `t` of cmt.cross_entropy (whose sum is 1 for a class
+    index or a distribution).
 
     ```mlir
     %dl = cmt.cross_entropy_grad %dloss, %logits, %labels, %s : tensor<4x10xf32>, tensor<4xi64>
     ```
   }];
   let arguments = (ins CMT_F32Scalar:$dloss, CMT_FloatTensor:$logits,
-                       RankedTensorOf<[I64]>:$labels, CMT_F32Scalar:$label_smoothing);
+                       RankedTensorOf<[I64, F32]>:$labels, CMT_F32Scalar:$label_smoothing);
   let results = (outs CMT_FloatTensor:$dlogits);
   let assemblyFormat = [{
     $dloss `,` $logits `,` $labels `,` $label_smoothing attr-dict `:` type($logits) `,` type($labels)
   }];
+  let hasVerifier = 1;
 }
 
 def CMT_DropPathOp : CMT_Op<"drop_path",

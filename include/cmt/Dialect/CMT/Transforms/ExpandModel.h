@@ -21,6 +21,10 @@ struct ForwardOptions {
   /// a `labels` input with the mean cross-entropy returned as `loss`.
   bool train = false;
   double labelSmoothing = 0.0;
+  /// Training mode: the loss takes a `targets` input, one distribution over
+  /// the classes per image (f32, batch x classes: what mixup and cutmix
+  /// make), in place of `labels`.
+  bool softTargets = false;
   /// Training mode: stochastic depth on the attention and IRFFN branches of
   /// every block, at rate `train/drop_path_rate` (a scalar input) times the
   /// block's share (linear over the blocks, 0 for the first), with the

@@ -47,6 +47,9 @@ def CMTExpandModel : Pass<"cmt-expand-model", "mlir::ModuleOp"> {
            "and the mean cross-entropy of a `labels` input (no gradients yet)">,
     Option<"labelSmoothing", "label-smoothing", "double", /*default=*/"0.0",
            "Label smoothing of the training-mode loss">,
+    Option<"softTargets", "soft-targets", "bool", /*default=*/"false",
+           "Training mode: the loss takes `targets` (batch x classes, f32: one "
+           "distribution per image, as mixup and cutmix make) in place of `labels`">,
     Option<"dropPath", "drop-path", "bool", /*default=*/"false",
            "Training mode: stochastic depth on every block's attention and IRFFN "
            "branches, with inputs train/drop_path_rate and train/drop_path_uniform">,
