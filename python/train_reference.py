@@ -68,6 +68,8 @@ def main():
             m.p = 0.0
     data, _ = load_safetensors(a.data)
     images, labels = data["input"].to(dtype), data["labels"]
+    if labels.is_floating_point():  # target distributions (mixup, cutmix)
+        labels = labels.to(dtype)
     per_data = images.shape[0] // a.batch
 
     params = dict(model.named_parameters())
