@@ -4,6 +4,7 @@
 // undecodable images, and the per-sample preparation.
 #include "runtime/dataset.h"
 #include "runtime/safetensors.h"
+#include "ScratchDir.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +14,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <ftw.h>
 #include <functional>
 #include <png.h>
 #include <random>
@@ -25,28 +25,10 @@
 #include <zlib.h>
 
 using namespace cmt::rt;
+using cmt::test::ScratchDir;
 
 namespace {
 
-// A fresh directory, removed with its contents at the end of the test.
-struct ScratchDir {
-  std::string path;
-  ScratchDir() {
-    std::string tmpl = ::testing::TempDir() + "cmt-dataset-XXXXXX";
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~ScratchDir() {
-    nftw(
-        path.c_str(), [](const char *p, const struct stat *, int, FTW *) { return std::remove(p); }, 16,
-        FTW_DEPTH | FTW_PHYS);
-  }
-  std::string sub(const std::string &name) const {
-    std::string p = path + "/" + name;
-    mkdir(p.c_str(), 0755);
-    return p;
-  }
-};
 
 void writeBytes(const std::string &path, const std::string &bytes, bool gz) {
   if (gz) {

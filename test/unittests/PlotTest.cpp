@@ -3,6 +3,7 @@
 // throws, leaves no temporary file and never damages the previous chart.
 #include "runtime/plot.h"
 #include "runtime/safetensors.h"  // Error
+#include "ScratchDir.h"
 
 #include <gtest/gtest.h>
 
@@ -16,29 +17,10 @@
 #include <unistd.h>
 
 using namespace cmt::rt;
+using cmt::test::ScratchDir;
 namespace fs = std::filesystem;
 
 namespace {
-// A fresh directory, removed with its contents at the end of the test.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "cmt-plot-XXXXXX";
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    dir = tmpl;
-  }
-  ~TempDir() {
-    chmod(dir.c_str(), 0700);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string operator/(const std::string &name) const { return (dir / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto &e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-    return out;
-  }
-};
 
 struct Decoded {
   int width = 0, height = 0;
@@ -98,7 +80,7 @@ TEST(Plot, PaletteIsDistinct) {
 }
 
 TEST(Plot, DrawsEachSeriesInItsPanel) {
-  TempDir tmp;
+  ScratchDir tmp("cmt-plot");
   std::string path = tmp / "curves.png";
   writePlot(path, lossSeries(), accuracySeries(), "cmt-ti test");
   Decoded d = readPng(path);
@@ -120,7 +102,7 @@ TEST(Plot, DrawsEachSeriesInItsPanel) {
 }
 
 TEST(Plot, EmptyPanelsNonFiniteAndDegenerateSeries) {
-  TempDir tmp;
+  ScratchDir tmp("cmt-plot");
   std::string path = tmp / "sparse.png";
   Series holes{"loss", {0, 1, 2, 3, 4, 5}, {1.0, NAN, INFINITY, 0.5, -INFINITY, 0.25}};
   Series single{"val", {3}, {0.75}};
@@ -147,7 +129,7 @@ TEST(Plot, EmptyPanelsNonFiniteAndDegenerateSeries) {
 }
 
 TEST(Plot, MissingDirectoryThrowsAndLeavesNothing) {
-  TempDir tmp;
+  ScratchDir tmp("cmt-plot");
   std::string path = tmp / "missing/curves.png";
   try {
     writePlot(path, lossSeries(), accuracySeries(), "t");
@@ -159,7 +141,7 @@ TEST(Plot, MissingDirectoryThrowsAndLeavesNothing) {
 }
 
 TEST(Plot, TargetIsADirectoryThrowsAndLeavesNoTemporary) {
-  TempDir tmp;
+  ScratchDir tmp("cmt-plot");
   fs::create_directory(tmp / "curves.png");
   EXPECT_THROW(writePlot(tmp / "curves.png", lossSeries(), accuracySeries(), "t"), Error);
   EXPECT_EQ(tmp.entries(), std::vector<std::string>{"curves.png"});
@@ -169,7 +151,7 @@ TEST(Plot, TargetIsADirectoryThrowsAndLeavesNoTemporary) {
 // A write error part-way (as on a full disk), simulated with a file-size limit,
 // which binds root too: the previous chart must survive byte for byte.
 TEST(Plot, FailedWriteKeepsPreviousFile) {
-  TempDir tmp;
+  ScratchDir tmp("cmt-plot");
   std::string path = tmp / "curves.png";
   writePlot(path, lossSeries(), {}, "previous");
   std::string before = readFile(path);
@@ -197,13 +179,13 @@ TEST(Plot, FailedWriteKeepsPreviousFile) {
 // permissions, so there the cases above (missing directory, write error) stand in.
 TEST(Plot, ReadOnlyDirectoryKeepsPreviousFile) {
   if (geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
-  TempDir tmp;
+  ScratchDir tmp("cmt-plot");
   std::string path = tmp / "curves.png";
   writePlot(path, lossSeries(), {}, "previous");
   std::string before = readFile(path);
-  ASSERT_EQ(chmod(tmp.dir.c_str(), 0500), 0);
+  ASSERT_EQ(chmod(tmp.path.c_str(), 0500), 0);
   EXPECT_THROW(writePlot(path, lossSeries(), accuracySeries(), "replacement"), Error);
-  chmod(tmp.dir.c_str(), 0700);
+  chmod(tmp.path.c_str(), 0700);
   EXPECT_EQ(readFile(path), before);
   EXPECT_EQ(tmp.entries(), std::vector<std::string>{"curves.png"});
 }
