@@ -58,14 +58,22 @@ def main():
     ap.add_argument("--clip-grad-norm", type=float, default=0.0)
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--float32", action="store_true")
+    ap.add_argument("--dropout-uniform", metavar="GRADS.safetensors",
+                    help="apply the model's head dropout with the draws a train executable's --dump-grads wrote")
     a = ap.parse_args()
 
     dtype = torch.float32 if a.float32 else torch.float64
     model, _ = load_model(a.weights)
     model = model.to(dtype).train()
-    for m in model.modules():  # the executable's head has no dropout in training (drop rate 0)
+    for m in model.modules():  # an executable compiled with --head-dropout=0 has none
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
+    if a.dropout_uniform:  # the executable's own draws: element kept where u >= p, scaled by 1 / (1 - p)
+        if a.steps != 1:
+            ap.error("--dropout-uniform holds the draws of one step: pass --steps 1")
+        u = load_safetensors(a.dropout_uniform)[0]["batch/dropout_uniform"].to(dtype)
+        p = model.cfg.dropout
+        model._drop.forward = lambda x: x * (u >= p).to(x.dtype) / (1 - p)
     data, _ = load_safetensors(a.data)
     images, labels = data["input"].to(dtype), data["labels"]
     if labels.is_floating_point():  # target distributions (mixup, cutmix)

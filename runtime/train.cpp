@@ -441,7 +441,8 @@ int train(const Plan &plan, int argc, char **argv) {
   std::vector<std::vector<char>> store(nargs);
   std::vector<void *> args(nargs);
   auto bytesOf = [](const PlanArg &a) { return static_cast<size_t>(a.numel()) * dtypeSize(a.dtype); };
-  int64_t stepArg = -1, inputArg = -1, targetsArg = -1, hyperArg = -1, rateArg = -1, uniformArg = -1;
+  int64_t stepArg = -1, inputArg = -1, targetsArg = -1, hyperArg = -1, rateArg = -1, uniformArg = -1,
+          dropoutArg = -1;
   for (size_t i = 0; i < nargs; ++i) {
     const PlanArg &a = plan.args[i];
     store[i].assign(bytesOf(a), 0);
@@ -452,6 +453,7 @@ int train(const Plan &plan, int argc, char **argv) {
     if (a.name == "train/hyper") hyperArg = static_cast<int64_t>(i);
     if (a.name == "train/drop_path_rate") rateArg = static_cast<int64_t>(i);
     if (a.name == "train/drop_path_uniform") uniformArg = static_cast<int64_t>(i);
+    if (a.name == "train/dropout_uniform") dropoutArg = static_cast<int64_t>(i);
   }
   if (stepArg < 0 || inputArg < 0 || targetsArg < 0 || hyperArg < 0 ||
       plan.args[hyperArg].numel() != kNumHyper || plan.args[targetsArg].shape.size() != 2)
@@ -762,18 +764,21 @@ int train(const Plan &plan, int argc, char **argv) {
     cuda->upload(hyperArg);
     if (rateArg >= 0) cuda->upload(rateArg);
   }
-  // Stochastic depth draws: a function of the seed and the step alone, so a
-  // resumed run draws what the uninterrupted one would have.
+  // The draws of drop path and of the head's dropout: a function of the
+  // seed, the step and the rank alone, so a resumed run draws what the
+  // uninterrupted one would have.
   auto drawDropPath = [&]() {
-    if (uniformArg < 0) return;
     std::seed_seq seq{static_cast<uint32_t>(opt.seed), static_cast<uint32_t>(opt.seed >> 32),
                       static_cast<uint32_t>(step), static_cast<uint32_t>(step >> 32), static_cast<uint32_t>(world.rank),
                       0x64726f70u};
     std::mt19937 rng(seq);
     std::uniform_real_distribution<float> uniform(0.f, 1.f);
-    float *u = reinterpret_cast<float *>(store[uniformArg].data());
-    for (int64_t i = 0, n = plan.args[uniformArg].numel(); i < n; ++i) u[i] = uniform(rng);
-    if (cuda) cuda->upload(uniformArg);
+    for (int64_t arg : {uniformArg, dropoutArg}) {
+      if (arg < 0) continue;
+      float *u = reinterpret_cast<float *>(store[arg].data());
+      for (int64_t i = 0, n = plan.args[arg].numel(); i < n; ++i) u[i] = uniform(rng);
+      if (cuda) cuda->upload(arg);
+    }
   };
 
   std::signal(SIGINT, onSignal);
@@ -848,6 +853,8 @@ int train(const Plan &plan, int argc, char **argv) {
       // What they are the gradients of: the step's batch as mixed.
       grads.push_back({"batch/input", DType::F32, in.shape, store[inputArg].data()});
       grads.push_back({"batch/targets", DType::F32, plan.args[targetsArg].shape, store[targetsArg].data()});
+      if (dropoutArg >= 0)
+        grads.push_back({"batch/dropout_uniform", DType::F32, plan.args[dropoutArg].shape, store[dropoutArg].data()});
       writeSafetensors(opt.dumpGrads, grads, {{"model", plan.model}, {"step", std::to_string(step)}});
       std::printf("wrote the gradients of step %lld to %s\n", (long long)step, opt.dumpGrads.c_str());
       dumped = true;

@@ -1,5 +1,6 @@
 // RUN: cmt-opt %s -cmt-expand-model="batch=2 train=true label-smoothing=0.1" | FileCheck %s
 // RUN: cmt-opt %s -cmt-expand-model="batch=2 train=true soft-targets=true" | FileCheck %s --check-prefix=SOFT
+// RUN: sed 's/head_dropout = 0.0/head_dropout = 0.2/' %s | cmt-opt -cmt-expand-model="batch=2 train=true drop-path=true" | FileCheck %s --check-prefix=HEADDROP
 // RUN: sed 's/head_dropout = 0.0/head_dropout = 0.2/' %s | not cmt-opt -cmt-expand-model="train=true" 2>&1 | FileCheck %s --check-prefix=DROPOUT
 
 // Training mode: a labels input, batch statistics in every batch norm, the
@@ -20,9 +21,17 @@ cmt.model @train resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.0 {
   cmt.head
 }
 
-// DROPOUT: error: cmt-expand-model: a training-mode forward with head_dropout 2.000000e-01 needs dropout, which is not implemented yet (set head_dropout = 0.0)
+// DROPOUT: error: cmt-expand-model: a training-mode forward with head_dropout 2.000000e-01 needs its dropout draws as inputs (drop-path=true, as training steps have), or head_dropout = 0.0
 
 // Soft targets (for mixup and cutmix): a distribution per image in place of labels.
 // SOFT-LABEL: func.func @forward(
 // SOFT-SAME:  tensor<2x10xf32> {cmt.kind = "input", cmt.name = "targets"}
 // SOFT:       cmt.cross_entropy %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x10xf32>, tensor<2x10xf32>
+
+// With its draws as inputs (a training step's), head dropout sits between the
+// pooled features and the classifier.
+// HEADDROP-LABEL: func.func @forward(
+// HEADDROP-SAME:  tensor<2x96xf32> {cmt.kind = "input", cmt.name = "train/dropout_uniform"}
+// HEADDROP:       %[[POOL:.*]] = cmt.global_avg_pool
+// HEADDROP:       %[[D:.*]] = cmt.dropout %[[POOL]], %{{.*}} rate = 2.000000e-01 : tensor<2x96xf32>, tensor<2x96xf32>
+// HEADDROP:       cmt.linear %[[D]]

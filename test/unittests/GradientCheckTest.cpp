@@ -287,6 +287,11 @@ TEST_F(GradientCheck, DropPath) {
          return cmt::DropPathOp::create(b, l, a[0], a[1], a[2], b.getF64FloatAttr(0.25));
        }});
 }
+TEST_F(GradientCheck, Dropout) {
+  run({{f32({4, 6}), f32({4, 6})}, {0}, [](OpBuilder &b, Location l, ValueRange a) -> Operation * {
+         return cmt::DropoutOp::create(b, l, a[0], a[1], b.getF64FloatAttr(0.3));
+       }});
+}
 TEST_F(GradientCheck, CrossEntropy) {
   Case c{{f32({4, 7}), RankedTensorType::get({4}, IntegerType::get(&ctx, 64))}, {0},
          [](OpBuilder &b, Location l, ValueRange a) -> Operation * {

@@ -480,7 +480,7 @@ LogicalResult Lowering::run() {
     LogicalResult result =
         TypeSwitch<Operation *, LogicalResult>(&op)
             .Case<Conv2DOp, BatchNormOp, BatchNormTrainOp, CrossEntropyOp, LayerNormOp,
-                  LinearOp, AttentionOp, DropPathOp, Conv2DGradOp, BatchNormGradOp, LayerNormGradOp,
+                  LinearOp, AttentionOp, DropPathOp, DropoutOp, Conv2DGradOp, BatchNormGradOp, LayerNormGradOp,
                   GeluGradOp, SwishGradOp, LinearGradOp, AttentionGradOp, GlobalAvgPoolGradOp,
                   CrossEntropyGradOp, LearningRateOp, GlobalNormOp, OptimizerStepOp>(
                 [&](auto o) { return lower(o); })

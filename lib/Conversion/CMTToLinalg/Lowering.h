@@ -298,6 +298,7 @@ private:
 
   // Gradients and the optimizer (TrainToLinalg.cpp).
   LogicalResult lower(DropPathOp op);
+  LogicalResult lower(DropoutOp op);
   LogicalResult lower(Conv2DGradOp op);
   LogicalResult lower(BatchNormGradOp op);
   LogicalResult lower(LayerNormGradOp op);

@@ -375,6 +375,19 @@ LogicalResult Lowering::lower(AttentionGradOp op) {
   return success();
 }
 
+LogicalResult Lowering::lower(DropoutOp op) {
+  Value x = operand(op.getInput()), u = operand(op.getUniform());
+  double rate = op.getRate().convertToDouble();
+  AffineMap id = identity(shapeOf(x).size());
+  // PyTorch scales by 1 / (1 - p) rounded to float.
+  lowered[op] = elementwise({x, u}, {id, id}, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+    Value keep = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGE, a[1], fconst(nb, l, rate));
+    Value kept = arith::MulFOp::create(nb, l, a[0], fconst(nb, l, 1.0 / (1.0 - rate)));
+    return arith::SelectOp::create(nb, l, keep, kept, fconst(nb, l, 0.0));
+  });
+  return success();
+}
+
 LogicalResult Lowering::lower(DropPathOp op) {
   Value x = operand(op.getInput());
   unsigned rank = shapeOf(x).size();

@@ -149,7 +149,8 @@ FailureOr<ModelOp> cmt::inferModelConfig(const TensorShapes &f, StringRef modelN
     SmallVector<double, 4> ratios = mlpRatios(dims, hidden);
 
     Location loc = builder.getUnknownLoc();
-    // Dropout is not stored in a checkpoint; it is the identity in inference.
+    // Dropout is not stored in a checkpoint: the spec's 0.1 (CMT-B's is 0.3,
+    // cmt-compile --head-dropout sets it); the identity in inference.
     auto model = ModelOp::create(builder, loc, symbolName(modelName), resolution, classes, fcDim,
                                  builder.getF64FloatAttr(0.1).getValue(), inChannels);
     OpBuilder::InsertionGuard guard(builder);

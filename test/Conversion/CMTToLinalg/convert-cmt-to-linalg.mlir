@@ -169,6 +169,21 @@ func.func @loss(%l: tensor<4x10xf32>, %y: tensor<4xi64>, %s: tensor<f32>) -> ten
 
 // -----
 
+// Dropout: a select on the element's draw, the kept ones scaled by 1 / (1 - p).
+// CHECK-LABEL: func.func @dropout
+// CHECK:      linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<4x96xf32>, tensor<4x96xf32>)
+// CHECK:        %[[P:.*]] = arith.constant 2.500000e-01 : f32
+// CHECK:        %[[KEEP:.*]] = arith.cmpf oge, %{{.*}}, %[[P]]
+// CHECK:        %[[SCALE:.*]] = arith.constant 1.33333337 : f32
+// CHECK:        %[[KEPT:.*]] = arith.mulf %{{.*}}, %[[SCALE]]
+// CHECK:        arith.select %[[KEEP]], %[[KEPT]], %{{.*}}
+func.func @dropout(%x: tensor<4x96xf32>, %u: tensor<4x96xf32>) -> tensor<4x96xf32> {
+  %0 = cmt.dropout %x, %u rate = 2.500000e-01 : tensor<4x96xf32>, tensor<4x96xf32>
+  return %0 : tensor<4x96xf32>
+}
+
+// -----
+
 // Target distributions are read per (image, class); their smoothed mass
 // scales the log-sum-exp, and the gradient's softmax.
 // CHECK-LABEL: func.func @soft_loss

@@ -363,6 +363,22 @@ func.func @ce_targets(%l: tensor<4x10xf32>, %t: tensor<4x9xf32>, %s: tensor<f32>
 
 // -----
 
+func.func @dropout_uniform(%x: tensor<4x96xf32>, %u: tensor<4xf32>) {
+  // expected-error @+1 {{'cmt.dropout' op uniform must hold one draw per element: 'tensor<4x96xf32>', got 'tensor<4xf32>'}}
+  %0 = cmt.dropout %x, %u rate = 1.000000e-01 : tensor<4x96xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_rate(%x: tensor<4x96xf32>, %u: tensor<4x96xf32>) {
+  // expected-error @+1 {{'cmt.dropout' op rate must be in [0, 1), got 1}}
+  %0 = cmt.dropout %x, %u rate = 1.000000e+00 : tensor<4x96xf32>, tensor<4x96xf32>
+  return
+}
+
+// -----
+
 func.func @ce_grad_labels(%d: tensor<f32>, %l: tensor<4x10xf32>, %y: tensor<2xi64>, %s: tensor<f32>) {
   // expected-error @+1 {{'cmt.cross_entropy_grad' op labels must be (4) like the batch of the logits}}
   %0 = cmt.cross_entropy_grad %d, %l, %y, %s : tensor<4x10xf32>, tensor<2xi64>

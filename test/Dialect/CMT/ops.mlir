@@ -189,6 +189,15 @@ func.func @soft_loss(%dloss: tensor<f32>, %l: tensor<4x10xf32>, %t: tensor<4x10x
 
 // -----
 
+// CHECK-LABEL: func.func @dropout
+// CHECK: cmt.dropout %{{.*}}, %{{.*}} rate = 1.000000e-01 : tensor<4x96xf32>, tensor<4x96xf32>
+func.func @dropout(%x: tensor<4x96xf32>, %u: tensor<4x96xf32>) -> tensor<4x96xf32> {
+  %0 = cmt.dropout %x, %u rate = 1.000000e-01 : tensor<4x96xf32>, tensor<4x96xf32>
+  return %0 : tensor<4x96xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @cross_entropy_grad
 // CHECK: cmt.cross_entropy_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x10xf32>, tensor<4xi64>
 func.func @cross_entropy_grad(%dloss: tensor<f32>, %l: tensor<4x10xf32>, %y: tensor<4xi64>, %s: tensor<f32>)

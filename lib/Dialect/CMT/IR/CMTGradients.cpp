@@ -150,6 +150,16 @@ LogicalResult CrossEntropyOp::buildGradients(OpBuilder &b, ArrayRef<Value> resul
 }
 
 // Linear in its input with a fixed mask: the gradient is dropped alike.
+LogicalResult DropoutOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                        SmallVectorImpl<Value> &operandGrads) {
+  FailureOr<Value> dy = onlyGrad(*this, resultGrads);
+  if (failed(dy))
+    return failure();
+  operandGrads.append({DropoutOp::create(b, getLoc(), *dy, getUniform(), getRateAttr()), Value()});
+  return success();
+}
+
+// As dropout, with one draw per image.
 LogicalResult DropPathOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                          SmallVectorImpl<Value> &operandGrads) {
   FailureOr<Value> dy = onlyGrad(*this, resultGrads);

@@ -422,6 +422,17 @@ LogicalResult DropPathOp::verify() {
   return success();
 }
 
+LogicalResult DropoutOp::verify() {
+  auto x = cast<RankedTensorType>(getInput().getType());
+  auto u = cast<RankedTensorType>(getUniform().getType());
+  if (x.getShape() != u.getShape())
+    return emitOpError("uniform must hold one draw per element: ") << x << ", got " << u;
+  double rate = getRate().convertToDouble();
+  if (!(rate >= 0.0 && rate < 1.0))
+    return emitOpError("rate must be in [0, 1), got ") << rate;
+  return success();
+}
+
 /// The optimizer ops read the hyper-parameters at the indices of
 /// runtime/train_hyper.h.
 static LogicalResult verifyHyper(Operation *op, Value hyper) {

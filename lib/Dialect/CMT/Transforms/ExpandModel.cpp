@@ -226,6 +226,9 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
     fb.dropPathRate = fb.argument("train/drop_path_rate", {}, kKindInput);
     fb.dropPathUniform = fb.argument("train/drop_path_uniform", {2 * fb.totalBlocks, batch}, kKindInput);
   }
+  Value dropoutUniform;
+  if (options.train && options.dropPath && model.getHeadDropout().convertToDouble() > 0.0)
+    dropoutUniform = fb.argument("train/dropout_uniform", {batch, static_cast<int64_t>(model.getFcDim())}, kKindInput);
 
   int64_t stem = model.getStem().getChannels();
   for (int i = 1; i <= 3; ++i) {
@@ -255,8 +258,9 @@ func::FuncOp cmt::buildForward(ModelOp model, OpBuilder &builder, StringRef name
   x = SwishOp::create(builder, fb.loc("_swish"), x);
   x = GlobalAvgPoolOp::create(builder, fb.loc("_avg_pooling"), x);
   acts.push_back({"act/features", x});
-  // Dropout is the identity in evaluation mode (and, for now, required to be
-  // zero in training mode: see the header).
+  // Dropout is the identity in evaluation mode.
+  if (dropoutUniform)
+    x = DropoutOp::create(builder, fb.loc("_drop"), x, dropoutUniform, model.getHeadDropoutAttr());
   Value logits = fb.linear(x, "head", model.getClasses());
   fb.output("logits", logits);
   if (options.activations)
@@ -294,10 +298,10 @@ struct ExpandModelPass : cmt::impl::CMTExpandModelBase<ExpandModelPass> {
           << models.size();
       return signalPassFailure();
     }
-    if (train && models.front().getHeadDropout().convertToDouble() != 0.0) {
+    if (train && !dropPath && models.front().getHeadDropout().convertToDouble() != 0.0) {
       models.front().emitError("cmt-expand-model: a training-mode forward with head_dropout ")
           << models.front().getHeadDropout().convertToDouble()
-          << " needs dropout, which is not implemented yet (set head_dropout = 0.0)";
+          << " needs its dropout draws as inputs (drop-path=true, as training steps have), or head_dropout = 0.0";
       return signalPassFailure();
     }
     OpBuilder builder(models.front());

@@ -187,6 +187,28 @@ def CMT_DropPathOp : CMT_Op<"drop_path",
   let hasVerifier = 1;
 }
 
+def CMT_DropoutOp : CMT_Op<"dropout",
+    [Pure, AllTypesMatch<["input", "output"]>, DeclareOpInterfaceMethods<CMT_GradientOpInterface>]> {
+  let summary = "Dropout: zeroes the elements whose draw falls below the rate";
+  let description = [{
+    Element `i` is kept when `uniform[i] >= rate` and scaled by
+    `1 / (1 - rate)`, else zero (PyTorch's `dropout` in training mode).
+    `uniform` holds one draw in [0, 1) per element, made by the runtime from
+    its seed and the step; the rate is the model's (CMT's dropout before the
+    classifier, `head_dropout`).
+
+    ```mlir
+    %y = cmt.dropout %x, %u rate = 1.000000e-01 : tensor<4x96xf32>, tensor<4x96xf32>
+    ```
+  }];
+  let arguments = (ins CMT_FloatTensor:$input, RankedTensorOf<[F32]>:$uniform, F64Attr:$rate);
+  let results = (outs CMT_FloatTensor:$output);
+  let assemblyFormat = [{
+    $input `,` $uniform `rate` `=` $rate attr-dict `:` type($input) `,` type($uniform)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // The optimizer step
 //===----------------------------------------------------------------------===//

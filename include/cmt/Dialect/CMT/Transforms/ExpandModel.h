@@ -10,8 +10,8 @@ namespace cmt {
 /// insertion point; results are named by the `cmt.name` result attribute (as
 /// in the golden data). Shared by the cmt-expand-model pass, the statistics
 /// and the compiler driver. Head dropout is applied only in training mode,
-/// where it is not supported yet: a training-mode expansion needs a model
-/// whose head_dropout is 0.
+/// with `dropPath` (its draws are inputs too); a training-mode expansion
+/// without it needs a model whose head_dropout is 0.
 struct ForwardOptions {
   int64_t batch = 1;
   /// Also return act/stem, act/stage1-4 and act/features.
@@ -28,7 +28,9 @@ struct ForwardOptions {
   /// Training mode: stochastic depth on the attention and IRFFN branches of
   /// every block, at rate `train/drop_path_rate` (a scalar input) times the
   /// block's share (linear over the blocks, 0 for the first), with the
-  /// per-image draws of input `train/drop_path_uniform` (2 rows per block).
+  /// per-image draws of input `train/drop_path_uniform` (2 rows per block);
+  /// and dropout before the head at the model's head_dropout, with the
+  /// per-element draws of input `train/dropout_uniform` (batch x fc_dim).
   bool dropPath = false;
 };
 mlir::func::FuncOp buildForward(ModelOp model, mlir::OpBuilder &builder,

@@ -52,7 +52,8 @@ def CMTExpandModel : Pass<"cmt-expand-model", "mlir::ModuleOp"> {
            "distribution per image, as mixup and cutmix make) in place of `labels`">,
     Option<"dropPath", "drop-path", "bool", /*default=*/"false",
            "Training mode: stochastic depth on every block's attention and IRFFN "
-           "branches, with inputs train/drop_path_rate and train/drop_path_uniform">,
+           "branches, with inputs train/drop_path_rate and train/drop_path_uniform, "
+           "and the model's head dropout with input train/dropout_uniform">,
   ];
   let dependentDialects = ["::cmt::CMTDialect", "::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect"];
