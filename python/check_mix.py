@@ -10,7 +10,8 @@ image i with image B-1-i: mixup as lam x + (1 - lam) x.flip(0); cutmix by
 pasting one box of x.flip(0), lam then being the area kept; the targets are
 lam onehot(y) + (1 - lam) onehot(y.flip(0)). Prints which it was, fails when
 the batch or the targets are neither. --write saves the batch as input and
-labels (target distributions), for python/train_reference.py.
+labels (target distributions), which python/train_reference.py and a train
+executable's --data take.
 """
 import argparse
 import os

@@ -59,28 +59,47 @@ public:
       throw Error(path + ": 'input' has shape " + images.shapeString() + ", this executable takes K x " +
                   std::to_string(shape[0]) + " x " + std::to_string(shape[1]) + " x " + std::to_string(shape[2]) +
                   " with K > 0");
-    if (labels.dtype != DType::I64 || labels.shape != std::vector<int64_t>{k})
-      throw Error(path + ": 'labels' must be int64 of shape [" + std::to_string(k) + "], got " +
-                  dtypeName(labels.dtype) + " " + labels.shapeString());
     images_ = f.getF32("input", want);
-    labels_.resize(static_cast<size_t>(k));
-    std::memcpy(labels_.data(), labels.data, labels_.size() * sizeof(int64_t));
     per_ = images_.size() / static_cast<size_t>(k);
-    std::string bad = checkLabels(labels_, classes, path + " 'labels'");
-    if (!bad.empty()) throw Error(bad);
+    labels_.resize(static_cast<size_t>(k));
+    if (labels.dtype == DType::I64 && labels.shape == std::vector<int64_t>{k}) {
+      std::memcpy(labels_.data(), labels.data, labels_.size() * sizeof(int64_t));
+      std::string bad = checkLabels(labels_, classes, path + " 'labels'");
+      if (!bad.empty()) throw Error(bad);
+    } else if (labels.dtype != DType::I64 && labels.shape == std::vector<int64_t>{k, classes}) {
+      // Target distributions (soft labels, as distillation or mixing makes);
+      // the class a sample counts as for accuracy is its most probable one.
+      targets_ = f.getF32("labels", {k, classes});
+      for (int64_t i = 0; i < k; ++i) {
+        const float *t = targets_.data() + i * classes;
+        if (!std::all_of(t, t + classes, [](float v) { return std::isfinite(v); }))
+          throw Error(path + ": 'labels' row " + std::to_string(i) + " is not finite");
+        labels_[i] = std::max_element(t, t + classes) - t;
+      }
+      classes_ = classes;
+    } else {
+      throw Error(path + ": 'labels' must be int64 [" + std::to_string(k) + "] (classes) or float [" +
+                  std::to_string(k) + ", " + std::to_string(classes) + "] (target distributions), got " +
+                  dtypeName(labels.dtype) + " " + labels.shapeString());
+    }
   }
   int64_t size() const override { return static_cast<int64_t>(labels_.size()); }
   int64_t label(int64_t i) const override { return labels_[i]; }
   std::string where(int64_t i) const override { return path_ + "[" + std::to_string(i) + "]"; }
   const float *tensor(int64_t i) const override { return images_.data() + i * per_; }
+  const float *target(int64_t i) const override { return targets_.empty() ? nullptr : targets_.data() + i * classes_; }
+  int64_t targetWidth() const override { return classes_; }
   std::string describe() const override {
-    return path_ + " (" + std::to_string(size()) + " prepared tensors, used as they are)";
+    return path_ + " (" + std::to_string(size()) + " prepared tensors" + (targets_.empty() ? "" : " with soft labels") +
+           ", used as they are)";
   }
 
 private:
   std::string path_;
   std::vector<float> images_;
   std::vector<int64_t> labels_;
+  std::vector<float> targets_;  // K x classes, for soft labels
+  int64_t classes_ = 0;
   size_t per_ = 0;
 };
 
@@ -421,6 +440,7 @@ void Loader::fill(int64_t position, Batch &b) {
   b.index = position % perEpoch_;
   b.images.assign(static_cast<size_t>(batch_ * sampleSize_), 0.f);
   b.labels.assign(static_cast<size_t>(batch_), 0);
+  b.targets.clear();
   b.failed = 0;
   std::shared_ptr<const std::vector<int64_t>> order = permutation(b.epoch);
   const std::vector<int64_t> &perm = *order;
@@ -442,6 +462,11 @@ void Loader::fill(int64_t position, Batch &b) {
         if (const float *t = data_.tensor(i)) std::copy(t, t + sampleSize_, out);
         else prepareSample(data_.image(i), augment_, resolution, channels, rng, out);
         b.labels[k] = data_.label(i);
+        if (const float *t = data_.target(i)) {
+          int64_t width = data_.targetWidth();
+          b.targets.resize(static_cast<size_t>(batch_ * width));
+          std::copy(t, t + width, b.targets.begin() + k * width);
+        }
         break;
       } catch (const Error &e) {
         if (!skip_) throw;

@@ -35,6 +35,10 @@ public:
   virtual std::string where(int64_t i) const = 0;
   // Prepared tensors (safetensors): sample i as C x H x W floats; nullptr for image sources.
   virtual const float *tensor(int64_t) const { return nullptr; }
+  // Soft labels (a safetensors 'labels' K x classes float): sample i's target
+  // distribution, its label() being the most probable class; else nullptr.
+  virtual const float *target(int64_t) const { return nullptr; }
+  virtual int64_t targetWidth() const { return 0; }  // the classes of a target()
   // Image sources: sample i decoded; throws Error naming the file when it cannot.
   virtual Image image(int64_t) const { return {}; }
   // "Fashion-MNIST train (60000 images, 10 classes)", for the start-up summary.
@@ -69,6 +73,7 @@ struct Batch {
   int64_t failed = 0;            // samples that failed to decode and were replaced
   std::vector<float> images;     // batch x C x H x W
   std::vector<int64_t> labels;   // batch
+  std::vector<float> targets;    // batch x classes when the data has soft labels, else empty
   // Mixup/cutmix: image i holds `mix` of itself and 1 - mix of image
   // batch - 1 - i (its target is mixed alike); 1 when not mixed.
   double mix = 1;

@@ -73,7 +73,8 @@ constexpr double kWarmupFraction = 20.0 / 800.0;
   std::printf(
       "usage: EXE --data SOURCE (--epochs N | --steps N) [options]\n"
       "data:\n"
-      "  --data SOURCE          FILE.safetensors ('input' K x %lld x %lld x %lld float, 'labels' K int64),\n"
+      "  --data SOURCE          FILE.safetensors ('input' K x %lld x %lld x %lld float, 'labels' K int64, or\n"
+      "                         K x classes float: soft labels, the targets as they are),\n"
       "                         an IDX directory (train-/t10k- images and labels, gzip or not; 'fashion-mnist'\n"
       "                         is /usr/share/datasets/fashion-mnist) or an ImageFolder (one folder per class;\n"
       "                         DIR/train and DIR/val when both exist)\n"
@@ -790,14 +791,22 @@ int train(const Plan &plan, int argc, char **argv) {
   using Clock = std::chrono::steady_clock;
   auto started = Clock::now();
   loader.start(step / perEpoch, step % perEpoch);
-  // The loss takes a distribution per image: its label's one-hot, mixed with
-  // the reverse image's as the loader mixed the images.
+  // The loss takes a distribution per image: its soft label, or its label's
+  // one-hot, mixed with the reverse image's as the loader mixed the images.
   float *targets = reinterpret_cast<float *>(store[targetsArg].data());
   auto setTargets = [&](const Batch &b) {
-    std::fill(targets, targets + plan.batch * classes, 0.f);
+    const float keep = static_cast<float>(b.mix), take = static_cast<float>(1 - b.mix);
     for (int64_t i = 0; i < plan.batch; ++i) {
-      targets[i * classes + b.labels[i]] += static_cast<float>(b.mix);
-      targets[i * classes + b.labels[plan.batch - 1 - i]] += static_cast<float>(1 - b.mix);
+      float *t = targets + i * classes;
+      int64_t j = plan.batch - 1 - i;
+      if (!b.targets.empty()) {
+        for (int64_t c = 0; c < classes; ++c)
+          t[c] = b.mix == 1 ? b.targets[i * classes + c] : keep * b.targets[i * classes + c] + take * b.targets[j * classes + c];
+      } else {
+        std::fill(t, t + classes, 0.f);
+        t[b.labels[i]] += keep;
+        t[b.labels[j]] += take;
+      }
     }
   };
   Batch batch;

@@ -21,7 +21,7 @@ cmt.model @train resolution = 64 classes = 10 fc_dim = 96 head_dropout = 0.0 {
   cmt.head
 }
 
-// DROPOUT: error: cmt-expand-model: a training-mode forward with head_dropout 2.000000e-01 needs its dropout draws as inputs (drop-path=true, as training steps have), or head_dropout = 0.0
+// DROPOUT: error: cmt-expand-model: a training-mode forward with head_dropout 2.000000e-01 has no dropout draws (a training step's expansion, drop-path=true, has them): set head_dropout = 0.0 (cmt-compile --head-dropout=0)
 
 // Soft targets (for mixup and cutmix): a distribution per image in place of labels.
 // SOFT-LABEL: func.func @forward(

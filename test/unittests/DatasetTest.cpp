@@ -321,7 +321,40 @@ TEST(Dataset, Safetensors) {
   std::vector<int32_t> narrow(k, 0);
   writeSafetensors(path,
                    {{"input", DType::F32, {k, 3, 8, 8}, input.data()}, {"labels", DType::I32, {k}, narrow.data()}});
-  expectError([&] { openDataset(path, Split::Train, {3, 8, 8}, 5); }, {path, "'labels' must be int64"});
+  expectError([&] { openDataset(path, Split::Train, {3, 8, 8}, 5); }, {path, "'labels' must be int64 [5] (classes) or float [5, 5]"});
+}
+
+// Soft labels: a distribution per sample, handed on as it is (the loader
+// batches them); accuracy counts the most probable class.
+TEST(Dataset, SafetensorsSoftLabels) {
+  ScratchDir dir;
+  std::string path = dir.path + "/soft.safetensors";
+  const int64_t k = 4, classes = 3, per = 3 * 2 * 2;
+  std::vector<float> input(k * per, 1.f);
+  std::vector<float> soft = {0.1f, 0.7f, 0.2f, 1, 0, 0, 0.2f, 0.3f, 0.5f, 0, 0.4f, 0.6f};
+  writeSafetensors(path, {{"input", DType::F32, {k, 3, 2, 2}, input.data()},
+                          {"labels", DType::F32, {k, classes}, soft.data()}});
+  auto d = openDataset(path, Split::Train, {3, 2, 2}, classes);
+  EXPECT_EQ(d->targetWidth(), classes);
+  std::vector<int64_t> argmax = {1, 0, 2, 2};
+  for (int64_t i = 0; i < k; ++i) {
+    EXPECT_EQ(d->label(i), argmax[i]);
+    ASSERT_NE(d->target(i), nullptr);
+    EXPECT_EQ(std::vector<float>(d->target(i), d->target(i) + classes),
+              std::vector<float>(soft.begin() + i * classes, soft.begin() + (i + 1) * classes));
+  }
+  EXPECT_NE(d->describe().find("with soft labels"), std::string::npos) << d->describe();
+  Loader l(*d, Augment{}, {3, 2, 2}, 2, Loader::InOrder, 0, 1, false);
+  l.start(0, 1);
+  Batch b;
+  l.next(b);
+  EXPECT_EQ(b.targets, std::vector<float>(soft.begin() + 6, soft.end())) << "the second batch's distributions";
+
+  expectError([&] { openDataset(path, Split::Train, {3, 2, 2}, 4); }, {path, "or float [4, 4] (target distributions), got F32 [4, 3]"});
+  soft[4] = NAN;
+  writeSafetensors(path, {{"input", DType::F32, {k, 3, 2, 2}, input.data()},
+                          {"labels", DType::F32, {k, classes}, soft.data()}});
+  expectError([&] { openDataset(path, Split::Train, {3, 2, 2}, classes); }, {path, "'labels' row 1 is not finite"});
 }
 
 // --- the loader -----------------------------------------------------------------

@@ -301,7 +301,8 @@ struct ExpandModelPass : cmt::impl::CMTExpandModelBase<ExpandModelPass> {
     if (train && !dropPath && models.front().getHeadDropout().convertToDouble() != 0.0) {
       models.front().emitError("cmt-expand-model: a training-mode forward with head_dropout ")
           << models.front().getHeadDropout().convertToDouble()
-          << " needs its dropout draws as inputs (drop-path=true, as training steps have), or head_dropout = 0.0";
+          << " has no dropout draws (a training step's expansion, drop-path=true, has them): set "
+             "head_dropout = 0.0 (cmt-compile --head-dropout=0)";
       return signalPassFailure();
     }
     OpBuilder builder(models.front());
