@@ -440,7 +440,7 @@ void Loader::fill(int64_t position, Batch &b) {
   b.index = position % perEpoch_;
   b.images.assign(static_cast<size_t>(batch_ * sampleSize_), 0.f);
   b.labels.assign(static_cast<size_t>(batch_), 0);
-  b.targets.clear();
+  b.targets.assign(static_cast<size_t>(batch_ * data_.targetWidth()), 0.f);
   b.failed = 0;
   std::shared_ptr<const std::vector<int64_t>> order = permutation(b.epoch);
   const std::vector<int64_t> &perm = *order;
@@ -462,11 +462,8 @@ void Loader::fill(int64_t position, Batch &b) {
         if (const float *t = data_.tensor(i)) std::copy(t, t + sampleSize_, out);
         else prepareSample(data_.image(i), augment_, resolution, channels, rng, out);
         b.labels[k] = data_.label(i);
-        if (const float *t = data_.target(i)) {
-          int64_t width = data_.targetWidth();
-          b.targets.resize(static_cast<size_t>(batch_ * width));
-          std::copy(t, t + width, b.targets.begin() + k * width);
-        }
+        if (const float *t = data_.target(i))
+          std::copy(t, t + data_.targetWidth(), b.targets.begin() + k * data_.targetWidth());
         break;
       } catch (const Error &e) {
         if (!skip_) throw;

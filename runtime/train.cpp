@@ -801,7 +801,7 @@ int train(const Plan &plan, int argc, char **argv) {
       int64_t j = plan.batch - 1 - i;
       if (!b.targets.empty()) {
         for (int64_t c = 0; c < classes; ++c)
-          t[c] = b.mix == 1 ? b.targets[i * classes + c] : keep * b.targets[i * classes + c] + take * b.targets[j * classes + c];
+          t[c] = keep * b.targets[i * classes + c] + take * b.targets[j * classes + c];
       } else {
         std::fill(t, t + classes, 0.f);
         t[b.labels[i]] += keep;
