@@ -49,49 +49,59 @@
 using namespace mlir;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputPath(cl::Positional,
-                                      cl::desc("<model.mlir | checkpoint.safetensors | model.onnx>"),
-                                      cl::Required);
+static cl::OptionCategory
+    options("cmt-compile options",
+            "MLIR's pass-manager flags (--mlir-timing, --mlir-print-ir-after-all, ...) "
+            "also apply; --help-hidden lists them");
+
+static cl::opt<std::string>
+    inputPath(cl::Positional, cl::desc("<model.mlir | checkpoint.safetensors | model.onnx>"),
+              cl::Required, cl::cat(options));
 static cl::opt<std::string> outputPath("o", cl::desc("Output file (the executable with -emit=exe)"),
-                                       cl::value_desc("path"), cl::init("-"));
-static cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"));
+                                       cl::value_desc("path"), cl::init("-"), cl::cat(options));
+static cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"),
+                                   cl::cat(options));
 static cl::opt<std::string> gpuArch("gpu-arch", cl::desc("CUDA architecture (--target=cuda)"),
-                                    cl::init("sm_90"));
+                                    cl::init("sm_90"), cl::cat(options));
 static cl::opt<std::string> cudaPath("cuda-path",
                                      cl::desc("CUDA toolkit for ptxas (default: MLIR's search)"),
-                                     cl::init(""));
+                                     cl::init(""), cl::cat(options));
 static cl::opt<bool> reportKernels("report-kernels",
                                    cl::desc("(cuda) list the kernels of one forward with the "
                                             "model modules each computes"),
-                                   cl::init(false));
+                                   cl::init(false), cl::cat(options));
 static cl::opt<std::string> mode(
     "mode",
     cl::desc("infer, train (a training executable: forward, backward and optimizer per step), "
              "or train-forward (the training-mode forward only: loss and updated BN statistics)"),
-    cl::init("infer"));
+    cl::init("infer"), cl::cat(options));
 static cl::opt<double> labelSmoothing("label-smoothing",
                                       cl::desc("Label smoothing of the train-forward loss"),
-                                      cl::init(0.0));
-static cl::opt<double> headDropout(
-    "head-dropout", cl::desc("Override the model's head dropout (train-forward needs 0)"),
-    cl::init(-1.0));
-static cl::opt<int64_t> resolution(
-    "resolution", cl::desc("Override the model's input resolution (e.g. 32 for 28 x 28 data)"),
-    cl::init(0));
-static cl::opt<int64_t> batch("batch", cl::desc("Images per run of the executable"), cl::init(1));
+                                      cl::init(0.0), cl::cat(options));
+static cl::opt<double>
+    headDropout("head-dropout",
+                cl::desc("Override the model's head dropout (train-forward needs 0)"),
+                cl::init(-1.0), cl::cat(options));
+static cl::opt<int64_t>
+    resolution("resolution",
+               cl::desc("Override the model's input resolution (e.g. 32 for 28 x 28 data)"),
+               cl::init(0), cl::cat(options));
+static cl::opt<int64_t> batch("batch", cl::desc("Images per run of the executable"), cl::init(1),
+                              cl::cat(options));
 static cl::opt<bool> activations("activations",
                                  cl::desc("Also output act/stem, act/stage1-4, act/features"),
-                                 cl::init(false));
+                                 cl::init(false), cl::cat(options));
 static cl::opt<std::string> cpu("cpu", cl::desc("CPU to compile for: host or an LLVM CPU name"),
-                                cl::init("host"));
-static cl::opt<std::string> exportOnnx(
-    "export-onnx", cl::desc("Write the model with its weights as ONNX (opset 17) and stop"),
-    cl::value_desc("OUT.onnx"), cl::init(""));
+                                cl::init("host"), cl::cat(options));
+static cl::opt<std::string>
+    exportOnnx("export-onnx",
+               cl::desc("Write the model with its weights as ONNX (opset 17) and stop"),
+               cl::value_desc("OUT.onnx"), cl::init(""), cl::cat(options));
 static cl::opt<std::string> weightsPath(
     "weights", cl::desc("Weights for --export-onnx (default: the checkpoint or ONNX input itself)"),
-    cl::value_desc("W.safetensors"), cl::init(""));
+    cl::value_desc("W.safetensors"), cl::init(""), cl::cat(options));
 static cl::opt<std::string> runtimeDir("runtime-dir", cl::desc("Where libcmt_runtime*.a are"),
-                                       cl::init(""));
+                                       cl::init(""), cl::cat(options));
 enum class Emit { Model, CMT, Linalg, GPU, PTX, LLVM, Obj, Exe };
 static cl::opt<Emit> emit(
     "emit", cl::desc("Stop after this stage and write it"), cl::init(Emit::Exe),
@@ -102,7 +112,8 @@ static cl::opt<Emit> emit(
                clEnumValN(Emit::PTX, "ptx", "(cuda) the kernels' PTX"),
                clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
                clEnumValN(Emit::Obj, "obj", "an object file"),
-               clEnumValN(Emit::Exe, "exe", "a self-contained executable")));
+               clEnumValN(Emit::Exe, "exe", "a self-contained executable")),
+    cl::cat(options));
 
 namespace {
 int fail(const llvm::Twine &msg) {
@@ -269,6 +280,8 @@ int main(int argc, char **argv) {
   registerAllPasses();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
+  // Without this, --help lists every LLVM backend flag linked into the tool.
+  cl::HideUnrelatedOptions(options);
   cl::ParseCommandLineOptions(argc, argv, "CMT compiler: a model in, an executable out\n");
 
   bool cuda = target == "cuda";
@@ -395,9 +408,9 @@ int main(int argc, char **argv) {
       return fail("lowering to the gpu dialect failed");
     // The plan carries the list, so that the executable's --profile can name
     // what it times.
-    plan->launches = cmt::listLaunches(*module);
+    plan->launches = cmt::listLaunches(*module, kernelName());
     if (reportKernels)
-      cmt::reportKernels(plan->launches, llvm::outs());
+      cmt::reportKernels(plan->launches, kernelName(), llvm::outs());
     if (emit == Emit::GPU)
       return write([&](raw_ostream &os) { module->print(os); });
     if (failed(runPipeline(*module, cmt::buildCUDAToLLVMPipeline)))

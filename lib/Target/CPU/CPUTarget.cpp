@@ -111,6 +111,22 @@ LogicalResult cmt::emitLLVM(ModuleOp module, const CPUTargetOptions &options,
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
 
+  // Argument attributes of other dialects (cmt.name and cmt.kind on the entry
+  // point's arguments) mean nothing to LLVM. The translation would emit a
+  // warning for each one with the whole function printed into it: minutes for
+  // a training step's host function with its thousand arguments.
+  auto isLLVM = [](NamedAttribute a) { return a.getName().getValue().starts_with("llvm."); };
+  module.walk([&](LLVM::LLVMFuncOp func) {
+    auto iface = cast<FunctionOpInterface>(func.getOperation());
+    for (unsigned i = 0, e = iface.getNumArguments(); i < e; ++i) {
+      ArrayRef<NamedAttribute> attrs = iface.getArgAttrs(i);
+      if (llvm::all_of(attrs, isLLVM))
+        continue;
+      SmallVector<NamedAttribute> kept;
+      llvm::copy_if(attrs, std::back_inserter(kept), isLLVM);
+      iface.setArgAttrs(i, kept);
+    }
+  });
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(module, llvmContext);
   if (!llvmModule)

@@ -63,9 +63,9 @@ static std::string sources(Location loc) {
   return out.empty() ? "?" : out;
 }
 
-std::vector<std::string> cmt::listLaunches(ModuleOp module) {
+std::vector<std::string> cmt::listLaunches(ModuleOp module, StringRef function) {
   std::vector<std::string> out;
-  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  auto forward = module.lookupSymbol<func::FuncOp>(function);
   if (!forward)
     return out;
   auto value = [](Value v) {
@@ -109,8 +109,8 @@ std::vector<std::string> cmt::listLaunches(ModuleOp module) {
   return out;
 }
 
-void cmt::reportKernels(ArrayRef<std::string> launches, raw_ostream &os) {
-  os << "# " << launches.size() << " launches in one forward, in order\n";
+void cmt::reportKernels(ArrayRef<std::string> launches, StringRef function, raw_ostream &os) {
+  os << "# " << launches.size() << " launches in one @" << function << ", in order\n";
   for (auto [i, line] : llvm::enumerate(launches))
     os << llvm::format("%4u", static_cast<unsigned>(i)) << "  " << line << "\n";
 }

@@ -17,14 +17,15 @@ mlir::LogicalResult serializeKernels(mlir::ModuleOp module, llvm::StringRef form
 /// Prints the PTX of every gpu.binary made with format "isa".
 void printPTX(mlir::ModuleOp module, llvm::raw_ostream &os);
 
-/// What one forward runs on the GPU, in launch order: each kernel (gpu.module,
-/// grid, block) and each cuBLAS call (batch, M, N, K), with the model's
-/// modules it computes (from the ops' name locations). Works on the gpu
-/// dialect level (after buildCUDAKernelPipeline).
-std::vector<std::string> listLaunches(mlir::ModuleOp module);
+/// What one call of `function` (@forward, @train_step) runs on the GPU, in
+/// launch order: each kernel (gpu.module, grid, block) and each cuBLAS call
+/// (batch, M, N, K), with the model's modules it computes (from the ops' name
+/// locations). Works on the gpu dialect level (after buildCUDAKernelPipeline).
+std::vector<std::string> listLaunches(mlir::ModuleOp module, llvm::StringRef function);
 
 /// Prints listLaunches' lines, numbered (cmt-compile --report-kernels).
-void reportKernels(llvm::ArrayRef<std::string> launches, llvm::raw_ostream &os);
+void reportKernels(llvm::ArrayRef<std::string> launches, llvm::StringRef function,
+                   llvm::raw_ostream &os);
 } // namespace cmt
 
 #endif
