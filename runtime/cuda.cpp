@@ -258,6 +258,7 @@ void loadBlas() {
 // (they capture one after the other; replays touch none of it but the stream).
 struct State {
   bool planning = true;  // no GPU work, only sizes
+  bool deviceless = false;  // planning without a driver (plannedGpuMemory): no module loads
   cmt::rt::Arena arena;
   CUstream stream = nullptr;
   void *blasHandle = nullptr;
@@ -300,6 +301,7 @@ extern "C" void mgpuModuleUnload(void *) {}
 extern "C" void *mgpuModuleGetFunction(void *module, const char *name) {
   auto *image = static_cast<ModuleImage *>(module);
   auto key = std::make_pair(static_cast<const void *>(image), std::string(name));
+  if (state.deviceless) return nullptr;  // nothing will be launched
   auto it = state.functions.find(key);
   if (it != state.functions.end()) return it->second;
   CUmodule &m = state.modules[image->data];
@@ -737,6 +739,27 @@ std::vector<double> CudaExecutor::profile() {
 
 std::string CudaExecutor::deviceName() const { return impl_->name; }
 size_t CudaExecutor::arenaBytes() const { return impl_->arenaSize; }
+
+GpuMemory plannedGpuMemory(const Plan &plan, void (*entry)(void **)) {
+  // The sizing pass of capture(), with no driver: the host code only passes
+  // device pointers on, so null ones do.
+  state.deviceless = state.planning = true;
+  state.arena.reset(0, SIZE_MAX / 4);
+  std::vector<void *> args(plan.args.size(), nullptr);
+  (entry ? entry : cmt_forward_packed)(args.data());
+  GpuMemory m;
+  m.arena = state.arena.peak + cmt::rt::Arena::kAlign;
+  for (const PlanArg &a : plan.args) m.arguments += static_cast<size_t>(a.numel()) * dtypeSize(a.dtype);
+  m.workspace = kBlasWorkspace;
+  state.deviceless = false;
+  return m;
+}
+
+void printGpuMemory(const char *what, const GpuMemory &m) {
+  auto mib = [](size_t b) { return b / 1048576.0; };
+  std::printf("%s: %.1f MiB of GPU memory (intermediates %.1f, arguments %.1f, cuBLAS workspace %.1f)\n", what,
+              mib(m.total()), mib(m.arena), mib(m.arguments), mib(m.workspace));
+}
 size_t CudaExecutor::residentBytes() const { return impl_->arenaSize + impl_->argBytes + kBlasWorkspace; }
 size_t CudaExecutor::graphNodes() const { return impl_->nodes; }
 

@@ -67,6 +67,16 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
+// What an executor for `plan` would hold on the GPU, found without one (the
+// arena-sizing pass alone): intermediates after liveness-based reuse, the
+// plan's arguments (inputs, parameters, state, outputs), cuBLAS's workspace.
+struct GpuMemory {
+  size_t arena = 0, arguments = 0, workspace = 0;
+  size_t total() const { return arena + arguments + workspace; }
+};
+GpuMemory plannedGpuMemory(const Plan &plan, void (*entry)(void **) = nullptr);
+void printGpuMemory(const char *what, const GpuMemory &m);
+
 // NCCL for comm.cpp's collectives (data parallelism); all on the
 // executors' stream, gradient buckets averaged on a second stream that
 // gpuJoin() joins back.

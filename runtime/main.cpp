@@ -100,7 +100,7 @@ namespace {
 struct Options {
   std::string weights, output, data, precision = "fp32";
   std::vector<std::string> inputs;
-  bool benchmark = false, profile = false;
+  bool benchmark = false, profile = false, planMemory = false;
   int iterations = 0, threads = 0, top = 5, device = 0;
 };
 
@@ -110,6 +110,7 @@ struct Options {
                "usage: EXE [--weights W.safetensors] --input X [--input X ...] [--output OUT.safetensors]\n"
                "           [--data FILE.safetensors] [--benchmark] [--iterations N] [--threads N] [--top K]\n"
                "           [--precision fp32|tf32|bf16] [--device N] [--profile]   (CUDA executables)\n"
+               "           [--plan-memory]   the GPU memory it needs, found without a GPU (CUDA executables)\n"
                "  X is FILE.safetensors:NAME (float32 NCHW, %lld x %lld x %lld x %lld) or PNG/JPEG files\n"
                "  (at most %lld; resized and centre-cropped to %lld, ImageNet-normalised).\n"
                "  --data reads every input (for a training-mode forward: input and labels) by name.\n"
@@ -144,6 +145,7 @@ Options parseArgs(const Plan &plan, int argc, char **argv) {
     else if (key == "--output") o.output = value();
     else if (key == "--benchmark") o.benchmark = true;
     else if (key == "--profile") o.profile = true;
+    else if (key == "--plan-memory") o.planMemory = true;
     else if (key == "--iterations") o.iterations = number(value());
     else if (key == "--threads") o.threads = number(value());
     else if (key == "--top") o.top = number(value());
@@ -158,6 +160,7 @@ Options parseArgs(const Plan &plan, int argc, char **argv) {
     else if (key == "--help" || key == "-h") usage(plan, "");
     else usage(plan, "unknown argument '" + a + "'");
   }
+  if (o.planMemory) return o;
   if (o.weights.empty() && cmt_default_weights_size == 0 && !o.benchmark && !o.profile)
     usage(plan, "--weights is required (this executable carries no weights of its own)");
   if (o.inputs.empty() && o.data.empty() && !o.benchmark && !o.profile)
@@ -289,6 +292,12 @@ int realMain(int argc, char **argv) {
   Plan plan = Plan::parse(cmt_plan);
   if (plan.mode == "train") return trainMain(plan, argc, argv);
   Options opt = parseArgs(plan, argc, argv);
+  if (opt.planMemory) {
+    if (plan.target != "cuda") usage(plan, "--plan-memory applies to CUDA executables (this one is for " + plan.target + ")");
+    printGpuMemory(("forward of " + plan.model + " at batch " + std::to_string(plan.batch)).c_str(),
+                   plannedGpuMemory(plan));
+    return 0;
+  }
   // Large intermediate buffers come and go every call: keep them in the heap
   // instead of mapping and unmapping (and faulting in) fresh pages each time.
   mallopt(M_MMAP_THRESHOLD, 1 << 30);

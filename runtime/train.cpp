@@ -58,7 +58,7 @@ struct TrainOptions {
   double cropScale = 0.08;
   double mixup = 0, cutmix = 0, mixProb = 1, mixSwitchProb = 0.5;  // off unless asked: see the usage
   int device = -1, workers = 0;
-  bool nesterov = false, skipNonfinite = false, syncBn = false;
+  bool nesterov = false, skipNonfinite = false, syncBn = false, planMemory = false;
   double bucketMb = 25, commTimeout = 600;
   uint64_t seed = 0;
 };
@@ -102,6 +102,7 @@ constexpr double kWarmupFraction = 20.0 / 800.0;
       "  --plot FILE.png        loss and accuracy curves, written at every evaluation and at the end\n"
       "  --print-every N        a progress line every N steps (default 1; the log has every step)\n"
       "  --dump-grads FILE  --skip-nonfinite  --seed S  --precision fp32|tf32|bf16 --device N (CUDA)\n"
+      "  --plan-memory          print the GPU memory of a step and of evaluation (found without a GPU), exit\n"
       "data parallelism (mpirun -np N EXE ..., or torchrun's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT):\n"
       "  one process per GPU (the local rank's, unless --device); each rank takes its share of every\n"
       "  global batch (N x the compiled batch); gradients averaged in buckets of --bucket-mb (25);\n"
@@ -186,6 +187,7 @@ void parseInto(TrainOptions &o, const Plan &plan, const std::vector<std::string>
     else if (key == "--nesterov") o.nesterov = true;
     else if (key == "--no-nesterov") o.nesterov = false;
     else if (key == "--skip-nonfinite") o.skipNonfinite = true;
+    else if (key == "--plan-memory") o.planMemory = true;
     else if (key == "--optimizer") o.optimizer = choice({"adamw", "sgd"});
     else if (key == "--schedule") o.schedule = choice({"cosine", "constant"});
     else if (key == "--augment") o.augment = choice({"auto", "none", "flip", "crop"});
@@ -431,6 +433,19 @@ int train(const Plan &plan, int argc, char **argv) {
       parseInto(merged, plan, cli);
       opt = merged;
     }
+  }
+  if (opt.planMemory) {
+    if (plan.target != "cuda") usage(plan, "--plan-memory applies to CUDA executables (this one is for " + plan.target + ")");
+    std::string at = plan.model + " at batch " + std::to_string(plan.batch);
+    GpuMemory step = plannedGpuMemory(plan);
+    printGpuMemory(("training step of " + at).c_str(), step);
+    if (cmt_eval_packed && cmt_eval_plan) {
+      // Validation runs its own executor beside the step's, with its own parameter copies.
+      GpuMemory eval = plannedGpuMemory(Plan::parse(cmt_eval_plan), cmt_eval_packed);
+      printGpuMemory("evaluation forward, beside it", eval);
+      std::printf("both: %.1f MiB\n", (step.total() + eval.total()) / 1048576.0);
+    }
+    return 0;
   }
   if (opt.data.empty()) usage(plan, "--data is required (a .safetensors file, an IDX directory or an ImageFolder)");
   if (opt.steps < 0 && opt.epochs < 0) usage(plan, "--epochs or --steps is required (the total, resumed ones included)");

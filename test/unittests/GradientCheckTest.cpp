@@ -103,11 +103,14 @@ protected:
     return module;
   }
 
-  void run(const Case &c, double tolerance = 2e-3) {
+  /// `gatherDepthwise`: lower as for the GPU (its depthwise gathers run here too).
+  void run(const Case &c, double tolerance = 2e-3, bool gatherDepthwise = false) {
     RankedTensorType resultType;
     OwningOpRef<ModuleOp> module = buildModule(c, resultType);
     PassManager pm(&ctx);
-    cmt::buildLinalgPipeline(pm, {});
+    cmt::LinalgPipelineOptions linalg;
+    linalg.gatherDepthwise = gatherDepthwise;
+    cmt::buildLinalgPipeline(pm, linalg);
     cmt::buildCPULoweringPipeline(pm);
     ASSERT_TRUE(succeeded(pm.run(*module)));
     ExecutionEngineOptions options;
@@ -219,6 +222,19 @@ TEST_F(GradientCheck, PointwiseConv) {
 TEST_F(GradientCheck, DepthwiseConv3x3) {
   run({{f32({2, 4, 5, 5}), f32({4, 1, 3, 3}), f32({4})}, {0, 1, 2},
        [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 1, 1, 4); }});
+}
+TEST_F(GradientCheck, DepthwiseConv3x3Gather) {
+  run({{f32({2, 4, 5, 5}), f32({4, 1, 3, 3}), f32({4})}, {0, 1, 2},
+       [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 1, 1, 4); }},
+      2e-3, /*gatherDepthwise=*/true);
+}
+// Kernel 5, padding 1: the input gradient pads dy by 3, and the kernel is
+// flipped across more than one tap.
+TEST_F(GradientCheck, DepthwiseConv5x5Pad1) {
+  for (bool gather : {false, true})
+    run({{f32({2, 3, 7, 6}), f32({3, 1, 5, 5}), f32({3})}, {0, 1, 2},
+         [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 1, 1, 3); }},
+        2e-3, gather);
 }
 TEST_F(GradientCheck, DepthwiseReduction) {
   run({{f32({2, 4, 8, 8}), f32({4, 1, 4, 4}), f32({4})}, {0, 1, 2},

@@ -25,7 +25,7 @@ using namespace cmt;
 using namespace cmt::detail;
 
 /// Depthwise convolution as an elementwise generic over (n, oh, ow, c): the
-/// body starts from the bias and adds the window's taps in (kh, kw) order
+/// body starts from the bias (or zero) and adds the window's taps in (kh, kw) order
 /// (the order of the window reduction, so both lowerings round alike),
 /// reading the input at clamped coordinates and zeroing taps that fall into
 /// the padding. Input and weight are read as flat vectors at offsets
@@ -39,8 +39,15 @@ Value Lowering::depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> 
   Type intType = numel < (int64_t(1) << 31) ? Type(b.getI32Type()) : Type(b.getIndexType());
   Value flatX = collapse(x, {{0, 1, 2, 3}});
   Value flatW = collapse(w, {{0, 1, 2, 3}});
+  SmallVector<Value> ins;
+  SmallVector<AffineMap> maps;
+  if (bias) {
+    ins.push_back(bias);
+    maps.push_back(dims(4, {3}));
+  }
+  maps.push_back(identity(4));
   return generic(
-      {bias}, empty(outShape), {dims(4, {3}), identity(4)}, {kPar, kPar, kPar, kPar},
+      ins, empty(outShape), maps, {kPar, kPar, kPar, kPar},
       [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
         auto cint = [&](int64_t v) -> Value {
           return arith::ConstantOp::create(nb, l, nb.getIntegerAttr(intType, v));
@@ -57,7 +64,7 @@ Value Lowering::depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> 
         auto add = [&](Value a, Value v) { return arith::AddIOp::create(nb, l, a, v).getResult(); };
         Value n = index(0), oh = index(1), ow = index(2), c = index(3);
         Value zero = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0.0));
-        Value acc = args[0];
+        Value acc = bias ? args[0] : zero;
         // One coordinate of a tap: clamped into the image, and whether it was inside.
         auto coord = [&](Value o, int64_t stride, int64_t tap, int64_t pad, int64_t size,
                          Value &inside) {
@@ -102,6 +109,30 @@ Value Lowering::patches(Value x, ArrayRef<int64_t> kernel, ArrayRef<int64_t> str
                  [](OpBuilder &, Location, ValueRange a) { return a[0]; });
 }
 
+Value Lowering::depthwise(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
+                          ArrayRef<int64_t> strides, ArrayRef<int64_t> padding) {
+  if (gatherDepthwise && (padding[0] > 0 || padding[1] > 0))
+    return depthwiseGather(x, w, bias, outShape, strides, padding);
+  // Loops (b, oh, ow, kh, kw, c) with the channel innermost, so every access
+  // is contiguous and the loop vectorises. The weight is re-laid out
+  // (kh, kw, C) for that; it is tiny.
+  Value padded = pad(x, padding[0], padding[1]);
+  Value wt = transpose(collapse(w, {{0, 1}, {2}, {3}}), {1, 2, 0});
+  Value init = bias ? generic({bias}, empty(outShape), {dims(4, {3}), identity(4)},
+                              {kPar, kPar, kPar, kPar},
+                              [](OpBuilder &, Location, ValueRange a) { return a[0]; })
+                    : filled(outShape, 0.0);
+  AffineExpr d0 = b.getAffineDimExpr(0), d1 = b.getAffineDimExpr(1), d2 = b.getAffineDimExpr(2),
+             d3 = b.getAffineDimExpr(3), d4 = b.getAffineDimExpr(4), d5 = b.getAffineDimExpr(5);
+  AffineMap inMap = map(6, {d0, d1 * strides[0] + d3, d2 * strides[1] + d4, d5});
+  return generic({padded, wt}, init, {inMap, dims(6, {3, 4, 5}), dims(6, {0, 1, 2, 5})},
+                 {kPar, kPar, kPar, kRed, kRed, kPar},
+                 [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                   Value mul = arith::MulFOp::create(nb, l, a[0], a[1]);
+                   return arith::AddFOp::create(nb, l, a[2], mul);
+                 });
+}
+
 LogicalResult Lowering::lower(Conv2DOp op) {
   Value x = image(op.getInput()); // N H W C
   Value w = op.getWeight(), bias = op.getBias();
@@ -113,31 +144,8 @@ LogicalResult Lowering::lower(Conv2DOp op) {
   int64_t n = outNCHW[0], oh = outNCHW[2], ow = outNCHW[3];
   SmallVector<int64_t> outShape = {n, oh, ow, outC};
 
-  bool padded = padding[0] > 0 || padding[1] > 0;
-  if (groups == inC && outC == inC && groups > 1 && gatherDepthwise && padded) {
-    lowered[op] = depthwiseGather(x, w, bias, outShape, strides, padding);
-    return success();
-  }
   if (groups == inC && outC == inC && groups > 1) {
-    // Depthwise: loops (b, oh, ow, kh, kw, c) with the channel innermost, so
-    // every access is contiguous and the loop vectorises. The weight is
-    // re-laid out (kh, kw, C) for that; it is tiny.
-    Value padded = pad(x, padding[0], padding[1]);
-    Value wt = transpose(collapse(w, {{0, 1}, {2}, {3}}), {1, 2, 0});
-    Value init = generic({bias}, empty(outShape), {dims(4, {3}), identity(4)},
-                         {kPar, kPar, kPar, kPar},
-                         [](OpBuilder &, Location, ValueRange a) { return a[0]; });
-    AffineExpr d0 = b.getAffineDimExpr(0), d1 = b.getAffineDimExpr(1),
-               d2 = b.getAffineDimExpr(2), d3 = b.getAffineDimExpr(3),
-               d4 = b.getAffineDimExpr(4), d5 = b.getAffineDimExpr(5);
-    AffineMap inMap = map(6, {d0, d1 * strides[0] + d3, d2 * strides[1] + d4, d5});
-    Value out = generic({padded, wt}, init, {inMap, dims(6, {3, 4, 5}), dims(6, {0, 1, 2, 5})},
-                        {kPar, kPar, kPar, kRed, kRed, kPar},
-                        [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                          Value mul = arith::MulFOp::create(nb, l, a[0], a[1]);
-                          return arith::AddFOp::create(nb, l, a[2], mul);
-                        });
-    lowered[op] = out;
+    lowered[op] = depthwise(x, w, bias, outShape, strides, padding);
     return success();
   }
   if (groups != 1)

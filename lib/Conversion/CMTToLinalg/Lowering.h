@@ -316,6 +316,11 @@ private:
   SmallVector<Value> optimizerCoefficients(OptimizerStepOp op);
   DenseMap<std::tuple<Value, Value, Value, Value, unsigned>, SmallVector<Value>> coefficients;
 
+  /// Depthwise convolution of NHWC `x` by `w` (C, 1, kh, kw), plus `bias`
+  /// (C) where given: bounds-checked gathers on the GPU (gatherDepthwise),
+  /// a windowed generic otherwise.
+  Value depthwise(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
+                  ArrayRef<int64_t> strides, ArrayRef<int64_t> padding);
   Value depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
                         ArrayRef<int64_t> strides, ArrayRef<int64_t> padding);
 

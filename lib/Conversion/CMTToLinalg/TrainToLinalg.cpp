@@ -28,8 +28,9 @@ Value fconst(OpBuilder &b, Location l, double v) {
 
 /// The input gradient of a dense or depthwise convolution whose output
 /// gradient (NHWC) is `dy`, for the two shapes CMT differentiates through:
-/// stride 1 (a gather of the taps that read each input position), and
-/// non-overlapping patches (stride = kernel, no padding: a reshape).
+/// stride 1 (depthwise: a convolution of dy; dense: a gather of the taps that
+/// read each input position), and non-overlapping patches (stride = kernel,
+/// no padding: a reshape).
 Value Lowering::conv2dInputGrad(Conv2DGradOp op, Value dy, Value w) {
   // The input itself is not read: only its shape (NCHW) matters.
   ArrayRef<int64_t> xs = shapeOf(op.getInput()), ws = shapeOf(w), ys = shapeOf(dy);
@@ -49,6 +50,17 @@ Value Lowering::conv2dInputGrad(Conv2DGradOp op, Value dy, Value w) {
   AffineExpr d[6];
   for (unsigned i = 0; i < 6; ++i)
     d[i] = b.getAffineDimExpr(i);
+  if (depthwise && stride1) {
+    // Input position i is read through tap p by output i + pad - p: dx is the
+    // depthwise convolution of dy by the flipped kernel, padded by
+    // kernel - 1 - pad. One pass over dy, where the taps below are nine.
+    AffineMap flip = map(4, {d[0], d[1], b.getAffineConstantExpr(kh - 1) - d[2],
+                             b.getAffineConstantExpr(kw - 1) - d[3]});
+    Value flipped = generic({w}, empty(ws), {flip, identity(4)}, {kPar, kPar, kPar, kPar},
+                            [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    return this->depthwise(dy, flipped, Value(), {n, H, W, C}, {1, 1},
+                           {kh - 1 - padding[0], kw - 1 - padding[1]});
+  }
   // Each output tap's contribution, (n, oh, ow, c, kh, kw): for a depthwise
   // convolution dy (n, oh, ow, c) * w (c, kh, kw); dense: the product dy W.
   Value taps;

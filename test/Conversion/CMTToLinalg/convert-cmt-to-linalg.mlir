@@ -1,5 +1,6 @@
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg -verify-diagnostics | FileCheck %s
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=sync-batch-norm=1 -verify-diagnostics | FileCheck %s --check-prefix=SYNC
+// RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=gather-depthwise=1 -verify-diagnostics | FileCheck %s --check-prefix=GATHER
 
 // An NCHW argument is transposed to NHWC once, however often it is used; the
 // 1x1 convolution is a contraction (c + a * b) whose initial value is the bias.
@@ -282,13 +283,23 @@ func.func @conv2d_grad_strided_input(%dy: tensor<1x8x4x4xf32>, %x: tensor<1x3x8x
 
 // -----
 
-// Stride 1 (depthwise): each tap's product dy * w, padded by kernel - 1 -
-// padding, then gathered back to the input position with two reductions.
+// Stride 1 (depthwise): dx is dy convolved with the flipped kernel, padded by
+// kernel - 1 - padding; one pass over dy, no per-tap tensor. For the GPU the
+// same convolution is the forward's bounds-checked gather.
+// CHECK:      #[[$FLIPMAP:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, -d2 + 2, -d3 + 2)>
 // CHECK-LABEL: func.func @conv2d_grad_input
-// CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]{{.*}} outs({{.*}} : tensor<1x8x8x4x3x3xf32>)
-// CHECK:      tensor.pad {{.*}} low[0, 1, 1, 0, 0, 0] high[0, 1, 1, 0, 0, 0]
-// CHECK:      %[[DX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]{{.*}} outs({{.*}} : tensor<1x8x8x4xf32>)
+// CHECK:      %[[FLIP:.*]] = linalg.generic {indexing_maps = [#[[$FLIPMAP]], #{{.*}}]{{.*}} ins(%arg2 : tensor<4x1x3x3xf32>) outs({{.*}} : tensor<4x1x3x3xf32>)
+// CHECK:      tensor.pad {{.*}} low[0, 1, 1, 0] high[0, 1, 1, 0]
+// CHECK:      tensor.collapse_shape %[[FLIP]]
+// CHECK:      %[[DX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction", "parallel"]{{.*}} outs({{.*}} : tensor<1x8x8x4xf32>)
+// CHECK-NOT:  tensor<1x8x8x4x3x3xf32>
 // CHECK:      linalg.transpose ins(%[[DX]] {{.*}} permutation = [0, 3, 1, 2]
+// GATHER-LABEL: func.func @conv2d_grad_input
+// GATHER:      %[[FLIP:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<4x1x3x3xf32>) outs({{.*}} : tensor<4x1x3x3xf32>)
+// GATHER:      tensor.collapse_shape %[[FLIP]] {{.*}} into tensor<36xf32>
+// GATHER:      %[[DX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel"]} outs({{.*}} : tensor<1x8x8x4xf32>)
+// GATHER-COUNT-9: tensor.extract %collapsed_0
+// GATHER:      linalg.transpose ins(%[[DX]] {{.*}} permutation = [0, 3, 1, 2]
 func.func @conv2d_grad_input(%dy: tensor<1x4x8x8xf32>, %x: tensor<1x4x8x8xf32>, %w: tensor<4x1x3x3xf32>)
     -> tensor<1x4x8x8xf32> {
   %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [1, 1] padding = [1, 1] groups = 4
