@@ -49,6 +49,12 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
   f.addPass(createCMTFuseElementwise());
   f.addPass(createCanonicalizerPass());
   f.addPass(createCSEPass());
+  if (options.rematerialize) {
+    // No CSE after this: it would merge the recomputations back.
+    f.addPass(createCMTRematerialize());
+    f.addPass(createCMTFuseElementwise());
+    f.addPass(createCanonicalizerPass());
+  }
   pm.addPass(createCMTLowerCollectives());
 }
 

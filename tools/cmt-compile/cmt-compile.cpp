@@ -392,6 +392,8 @@ int main(int argc, char **argv) {
   linalgOptions.gatherDepthwise = cuda;
   // Training executables run data-parallel (mpirun, torchrun) as well as alone.
   linalgOptions.syncBatchNorm = trainStep;
+  // A training step's peak is the activations saved for its backward.
+  linalgOptions.rematerialize = trainStep;
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildLinalgPipeline(pm, linalgOptions);
       })))

@@ -27,6 +27,45 @@ def CMTFuseElementwise : Pass<"cmt-fuse-elementwise", "mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def CMTRematerialize : Pass<"cmt-rematerialize", "mlir::func::FuncOp"> {
+  let summary = "Recompute elementwise results where they are read past the memory peak";
+  let description = [{
+    A training step keeps the forward values its backward reads alive from
+    the forward to the backward, and that is its peak memory. This pass
+    estimates where the most tensor bytes are alive (each op's results from
+    the op to their last use, views counting as their source) and, for an
+    elementwise `linalg.generic` (parallel loops, one result, an empty
+    output) computed before that point and read after it, clones it right
+    before its first read past the peak and gives the clone those reads,
+    provided every large operand (over `small-bytes`) is alive there anyway.
+    Its result then dies before the peak; the cost is one more pass. Later
+    values are tried first, so chains follow (a batch norm's output, then the
+    GELU output it was computed from, back to the GELU's input that the
+    backward keeps).
+
+    Before (`%b` alive from the forward through the backward):
+    ```mlir
+    %b = linalg.generic {...} ins(%g, %mean, %scale) outs(%e0) { ... }  // forward
+    ...                                                               // the peak
+    %dw = linalg.generic {...} ins(%dy, %b) ...                       // backward
+    %dg = linalg.generic {...} ins(%dy2, %g, %mean, %scale) ...       // %g read here
+    ```
+    After (`%b` gone before the peak, recomputed where it is read):
+    ```mlir
+    %b = linalg.generic {...} ins(%g, %mean, %scale) outs(%e0) { ... }
+    ...
+    %e1 = tensor.empty() ...
+    %b2 = linalg.generic {...} ins(%g, %mean, %scale) outs(%e1) { ... }
+    %dw = linalg.generic {...} ins(%dy, %b2) ...
+    ```
+  }];
+  let options = [
+    Option<"smallBytes", "small-bytes", "int64_t", /*default=*/"1 << 16",
+           "Operands up to this size (per-channel vectors) need not be alive already">
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect"];
+}
+
 def CMTApproximateMath : Pass<"cmt-approximate-math", "mlir::func::FuncOp"> {
   let summary = "Replace math.erf and math.exp by polynomial approximations";
   let description = [{

@@ -1,0 +1,205 @@
+//===- Rematerialize.cpp - recompute elementwise results past the peak -*- C++ -*-===//
+//
+// A training step keeps every forward value its backward reads alive from
+// the forward to the backward: that is the step's peak memory. Many of them
+// are cheap elementwise functions (GELU, the batch-norm apply, residual adds)
+// of values the backward keeps anyway. Recomputing such a value where the
+// backward reads it costs one more pass over its inputs and frees its memory
+// across the peak.
+//
+//===----------------------------------------------------------------------===//
+#include "cmt/Transforms/Passes.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+namespace cmt {
+#define GEN_PASS_DEF_CMTREMATERIALIZE
+#include "cmt/Transforms/Passes.h.inc"
+} // namespace cmt
+
+using namespace mlir;
+
+namespace {
+bool isView(Operation *op) { return isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(op); }
+
+int64_t bytesOf(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  if (!t || !t.hasStaticShape())
+    return 0;
+  return t.getNumElements() * std::max<int64_t>(1, t.getElementTypeBitWidth() / 8);
+}
+
+/// An elementwise generic whose result can be recomputed anywhere its
+/// operands are available: parallel loops only, one result, an output that
+/// starts empty (the payload never reads it).
+bool isCandidate(Operation *op) {
+  auto g = dyn_cast<linalg::GenericOp>(op);
+  if (!g || g.getNumDpsInits() != 1 || g.getNumLoops() != g.getNumParallelLoops() ||
+      !g.getDpsInits()[0].getDefiningOp<tensor::EmptyOp>() || g.payloadUsesValueFromOperand(g.getDpsInitOperand(0)))
+    return false;
+  return true;
+}
+
+struct Rematerializer {
+  Block &body;
+  int64_t smallBytes;
+  DenseMap<Operation *, int64_t> pos;
+  DenseMap<Value, int64_t> last; // last use, through views
+
+  void number() {
+    pos.clear();
+    last.clear();
+    int64_t i = 0;
+    for (Operation &op : body)
+      pos[&op] = i++;
+  }
+
+  /// The top-level op of `body` holding `op`.
+  Operation *top(Operation *op) { return body.findAncestorOpInBlock(*op); }
+
+  /// Where the memory of `v` is last needed: its last user, where views of
+  /// it count as it (bufferization makes them aliases).
+  int64_t lastUse(Value v) {
+    auto it = last.find(v);
+    if (it != last.end())
+      return it->second;
+    int64_t l = v.getDefiningOp() ? pos[top(v.getDefiningOp())] : -1;
+    for (Operation *user : v.getUsers()) {
+      Operation *t = top(user);
+      if (!t)
+        continue;
+      l = std::max(l, pos[t]);
+      if (isView(t))
+        l = std::max(l, lastUse(t->getResult(0)));
+    }
+    return last[v] = l;
+  }
+
+  /// The position where the most tensor bytes are alive (a static estimate
+  /// of bufferization's: each op's results from it to their last use).
+  int64_t peak() {
+    std::vector<int64_t> delta(body.getOperations().size() + 1, 0);
+    for (Operation &op : body) {
+      if (isView(&op) || isa<tensor::EmptyOp>(op))
+        continue;
+      for (Value r : op.getResults()) {
+        int64_t b = bytesOf(r);
+        if (!b)
+          continue;
+        delta[pos[&op]] += b;
+        delta[lastUse(r) + 1] -= b;
+      }
+    }
+    int64_t live = 0, best = 0, at = 0;
+    for (size_t i = 0; i < delta.size(); ++i) {
+      live += delta[i];
+      if (live > best)
+        best = live, at = static_cast<int64_t>(i);
+    }
+    return at;
+  }
+
+  /// The uses of `r`, seen through views: (top-level user, operand).
+  void leafUses(Value r, SmallVectorImpl<OpOperand *> &out) {
+    for (OpOperand &use : r.getUses()) {
+      Operation *t = top(use.getOwner());
+      if (t && isView(t) && t == use.getOwner())
+        leafUses(t->getResult(0), out);
+      else if (t)
+        out.push_back(&use);
+    }
+  }
+
+  /// Recomputes `g` right before the first of its uses past the peak, for
+  /// those uses, when every large operand is alive there anyway.
+  bool tryRematerialize(linalg::GenericOp g, int64_t peakPos) {
+    Value r = g->getResult(0);
+    if (bytesOf(r) <= smallBytes)
+      return false;
+    SmallVector<OpOperand *> uses;
+    leafUses(r, uses);
+    auto at = [&](OpOperand *u) { return pos[top(u->getOwner())]; };
+    int64_t first = INT64_MAX, before = pos[g];
+    for (OpOperand *u : uses) {
+      int64_t p = at(u);
+      if (p > peakPos)
+        first = std::min(first, p);
+      else
+        before = std::max(before, p);
+    }
+    if (first == INT64_MAX || before >= peakPos)
+      return false;
+    // Operands: the inputs and whatever the payload captures from above.
+    SetVector<Value> operands;
+    for (Value v : g.getDpsInputs())
+      operands.insert(v);
+    getUsedValuesDefinedAbove(g->getRegions(), operands);
+    for (Value v : operands)
+      if (bytesOf(v) > smallBytes && !isa<BlockArgument>(v) && lastUse(v) < first)
+        return false;
+
+    // The clone and, per use, the views between r and it.
+    Operation *firstUser = nullptr;
+    for (OpOperand *u : uses)
+      if (at(u) == first)
+        firstUser = top(u->getOwner());
+    OpBuilder b(firstUser);
+    IRMapping map;
+    auto empty = g.getDpsInits()[0].getDefiningOp<tensor::EmptyOp>();
+    map.map(empty.getResult(), b.clone(*empty)->getResult(0));
+    map.map(r, b.clone(*g, map)->getResult(0));
+    std::function<Value(Value)> rebuild = [&](Value v) -> Value {
+      if (Value m = map.lookupOrNull(v))
+        return m;
+      Operation *view = v.getDefiningOp();
+      Value source = rebuild(view->getOperand(0));
+      IRMapping one;
+      one.map(view->getOperand(0), source);
+      Value out = b.clone(*view, one)->getResult(0);
+      map.map(v, out);
+      return out;
+    };
+    for (OpOperand *u : uses)
+      if (at(u) > peakPos)
+        u->set(rebuild(u->get()));
+    if (r.use_empty())
+      g->erase();
+    return true;
+  }
+
+  void run() {
+    // Later values first: recomputing one keeps its operands' memory in use
+    // at the same place, so that they may follow (a batch norm's output,
+    // then the GELU output it was computed from).
+    for (int round = 0; round < 100000; ++round) {
+      number();
+      int64_t peakPos = peak();
+      bool changed = false;
+      for (Operation &op : llvm::reverse(body)) {
+        if (pos[&op] >= peakPos || !isCandidate(&op))
+          continue;
+        if (tryRematerialize(cast<linalg::GenericOp>(op), peakPos)) {
+          changed = true;
+          break;
+        }
+      }
+      if (!changed)
+        return;
+    }
+  }
+};
+
+struct RematerializePass : cmt::impl::CMTRematerializeBase<RematerializePass> {
+  using Base::Base;
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    if (func.getBody().getBlocks().size() != 1)
+      return;
+    Rematerializer r{func.getBody().front(), smallBytes};
+    r.run();
+  }
+};
+} // namespace
