@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/RegionUtils.h"
+#include "llvm/Support/Format.h"
 
 namespace cmt {
 #define GEN_PASS_DEF_CMTREMATERIALIZE
@@ -36,14 +37,36 @@ int64_t bytesOf(Value v) {
 /// operands are available: parallel loops only, one result, an output that
 /// starts empty (the payload never reads it).
 bool isCandidate(Operation *op) {
-  auto g = dyn_cast<linalg::GenericOp>(op);
+  auto g = dyn_cast_or_null<linalg::GenericOp>(op);
   if (!g || g.getNumDpsInits() != 1 || g.getNumLoops() != g.getNumParallelLoops() ||
       !g.getDpsInits()[0].getDefiningOp<tensor::EmptyOp>() || g.payloadUsesValueFromOperand(g.getDpsInitOperand(0)))
     return false;
   return true;
 }
 
+/// What may be recomputed on the way to a candidate's operands: other
+/// candidates, padding (the im2col patches of a convolution read a padded
+/// input) and views.
+bool isRecomputable(Operation *op) {
+  auto pad = dyn_cast_or_null<tensor::PadOp>(op);
+  return isCandidate(op) || (op && isView(op)) || (pad && pad.getResultType().hasStaticShape());
+}
+
+/// The values `op` reads: its operands (not a generic's empty output) and
+/// whatever its regions capture from above.
+SetVector<Value> readsOf(Operation *op) {
+  SetVector<Value> reads;
+  if (auto g = dyn_cast<linalg::GenericOp>(op))
+    for (Value v : g.getDpsInputs())
+      reads.insert(v);
+  else
+    reads.insert(op->getOperands().begin(), op->getOperands().end());
+  getUsedValuesDefinedAbove(op->getRegions(), reads);
+  return reads;
+}
+
 struct Rematerializer {
+  Rematerializer(Block &body, int64_t smallBytes) : body(body), smallBytes(smallBytes) {}
   Block &body;
   int64_t smallBytes;
   DenseMap<Operation *, int64_t> pos;
@@ -113,8 +136,27 @@ struct Rematerializer {
     }
   }
 
+  /// Adds to `ops` (producers first) what must be recomputed for `v` to be
+  /// available at `first`: nothing when it is small, an argument or alive
+  /// there anyway; else its producer, if recomputable, and what that needs.
+  bool collect(Value v, int64_t first, SetVector<Operation *> &ops, int depth) {
+    if (bytesOf(v) <= smallBytes || isa<BlockArgument>(v) || lastUse(v) >= first)
+      return true;
+    Operation *def = v.getDefiningOp();
+    if (ops.contains(def))
+      return true;
+    if (depth == 0 || !isRecomputable(def) || def->getBlock() != &body)
+      return false;
+    for (Value read : readsOf(def))
+      if (!collect(read, first, ops, depth - 1))
+        return false;
+    ops.insert(def);
+    return true;
+  }
+
   /// Recomputes `g` right before the first of its uses past the peak, for
-  /// those uses, when every large operand is alive there anyway.
+  /// those uses, when what it reads is alive there anyway or can itself be
+  /// recomputed from such values (a few levels deep).
   bool tryRematerialize(linalg::GenericOp g, int64_t peakPos) {
     Value r = g->getResult(0);
     if (bytesOf(r) <= smallBytes)
@@ -132,14 +174,11 @@ struct Rematerializer {
     }
     if (first == INT64_MAX || before >= peakPos)
       return false;
-    // Operands: the inputs and whatever the payload captures from above.
-    SetVector<Value> operands;
-    for (Value v : g.getDpsInputs())
-      operands.insert(v);
-    getUsedValuesDefinedAbove(g->getRegions(), operands);
-    for (Value v : operands)
-      if (bytesOf(v) > smallBytes && !isa<BlockArgument>(v) && lastUse(v) < first)
+    SetVector<Operation *> ops;
+    for (Value v : readsOf(g))
+      if (!collect(v, first, ops, /*depth=*/3))
         return false;
+    ops.insert(g);
 
     // The clone and, per use, the views between r and it.
     Operation *firstUser = nullptr;
@@ -148,9 +187,13 @@ struct Rematerializer {
         firstUser = top(u->getOwner());
     OpBuilder b(firstUser);
     IRMapping map;
-    auto empty = g.getDpsInits()[0].getDefiningOp<tensor::EmptyOp>();
-    map.map(empty.getResult(), b.clone(*empty)->getResult(0));
-    map.map(r, b.clone(*g, map)->getResult(0));
+    for (Operation *op : ops) {
+      if (auto gen = dyn_cast<linalg::GenericOp>(op)) {
+        auto empty = gen.getDpsInits()[0].getDefiningOp<tensor::EmptyOp>();
+        map.map(empty.getResult(), b.clone(*empty)->getResult(0));
+      }
+      b.clone(*op, map);
+    }
     std::function<Value(Value)> rebuild = [&](Value v) -> Value {
       if (Value m = map.lookupOrNull(v))
         return m;
@@ -162,9 +205,24 @@ struct Rematerializer {
       map.map(v, out);
       return out;
     };
+    SmallVector<Operation *> views; // the originals the late uses went through
     for (OpOperand *u : uses)
-      if (at(u) > peakPos)
+      if (at(u) > peakPos) {
+        for (Value v = u->get(); v != r; v = v.getDefiningOp()->getOperand(0))
+          if (!llvm::is_contained(views, v.getDefiningOp()))
+            views.push_back(v.getDefiningOp());
         u->set(rebuild(u->get()));
+      }
+    // Dead ones go (outer views before the views they read).
+    for (bool erased = true; erased;) {
+      erased = false;
+      for (Operation *&view : views)
+        if (view && view->use_empty()) {
+          view->erase();
+          view = nullptr;
+          erased = true;
+        }
+    }
     if (r.use_empty())
       g->erase();
     return true;
@@ -190,6 +248,27 @@ struct Rematerializer {
         return;
     }
   }
+
+  /// A remark on each value alive at the peak, largest first: what the
+  /// step keeps (and what it is computing there).
+  void report(func::FuncOp func) {
+    number();
+    int64_t peakPos = peak(), total = 0;
+    SmallVector<std::pair<int64_t, Value>> kept;
+    for (Operation &op : body) {
+      if (pos[&op] > peakPos || isView(&op) || isa<tensor::EmptyOp>(op))
+        continue;
+      for (Value r : op.getResults())
+        if (int64_t b = bytesOf(r); b > smallBytes && lastUse(r) >= peakPos)
+          kept.push_back({b, r}), total += b;
+    }
+    llvm::stable_sort(kept, [](auto &x, auto &y) { return x.first > y.first; });
+    std::string mib;
+    llvm::raw_string_ostream(mib) << llvm::format("%.1f", static_cast<double>(total) / 1048576);
+    func.emitRemark() << kept.size() << " values (" << mib << " MiB) alive at the memory peak";
+    for (auto [b, v] : kept)
+      v.getDefiningOp()->emitRemark() << "alive at the memory peak: " << b << " bytes";
+  }
 };
 
 struct RematerializePass : cmt::impl::CMTRematerializeBase<RematerializePass> {
@@ -198,8 +277,10 @@ struct RematerializePass : cmt::impl::CMTRematerializeBase<RematerializePass> {
     func::FuncOp func = getOperation();
     if (func.getBody().getBlocks().size() != 1)
       return;
-    Rematerializer r{func.getBody().front(), smallBytes};
+    Rematerializer r(func.getBody().front(), smallBytes);
     r.run();
+    if (report)
+      r.report(func);
   }
 };
 } // namespace

@@ -1,23 +1,33 @@
 // RUN: cmt-opt %s -split-input-file -cmt-rematerialize="small-bytes=1024" | FileCheck %s
+// RUN: cmt-opt %s -split-input-file -cmt-rematerialize="small-bytes=1024 report=1" 2>&1 >/dev/null \
+// RUN:   | FileCheck %s --check-prefix=REPORT
 
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #col = affine_map<(d0, d1) -> (d1)>
 #red = affine_map<(d0, d1) -> ()>
 #flat = affine_map<(d0) -> (d0)>
 
-// %b = %g * %s and %g = exp(%x) are read past the peak (the 1 MiB %big);
-// the reader of %g also reads %x, so %g can be recomputed there, and then %b
-// (through its view) from the recomputed %g. %n = -%t cannot: nothing keeps
-// %t alive past the peak.
+#sum = affine_map<(d0, d1, d2) -> (d0, d2)>
+#out = affine_map<(d0, d1, d2) -> (d0, d1)>
+
+// %b = %g * %s and %g = exp(%x) are read before the peak (the 1 MiB %big)
+// and after it. %g's late reader also reads %x, so %b can be recomputed
+// past the peak (its clone's view with it), and then %g for that clone.
+// %n = -%t cannot: %t is a reduction's, which is not recomputed, and
+// nothing keeps it alive past the peak.
+// What remains at the peak: %big, being reduced, and %n.
+// REPORT: remark: 2 values (1.0 MiB) alive at the memory peak
+// REPORT: remark: alive at the memory peak: 1048576 bytes
+// REPORT: remark: alive at the memory peak: 16384 bytes
 // CHECK-LABEL: func.func @chain
 // CHECK:      %[[G:.*]] = linalg.generic {{.*}} ins(%arg0 : tensor<64x64xf32>)
 // CHECK:        math.exp
 // CHECK:      %[[B:.*]] = linalg.generic {{.*}} ins(%[[G]], %arg1 :
-// CHECK:      %[[T:.*]] = linalg.generic {{.*}} ins(%arg0 : tensor<64x64xf32>)
-// CHECK:        math.log
+// CHECK:      %[[T:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
 // CHECK:      %[[N:.*]] = linalg.generic {{.*}} ins(%[[T]] :
+// CHECK:      %[[FIRST:.*]] = linalg.generic {{.*}} ins(%[[B]] :
 // CHECK:      linalg.fill {{.*}} -> tensor<512x512xf32>
-// CHECK:      %[[SUM:.*]] = linalg.generic {{.*}}iterator_types = ["reduction", "reduction"]
+// CHECK:      %[[SUM:.*]] = linalg.generic {{.*}} outs(%[[FIRST]] :
 // CHECK:      %[[G2:.*]] = linalg.generic {{.*}} ins(%arg0 : tensor<64x64xf32>)
 // CHECK-NEXT:   ^bb0
 // CHECK-NEXT:   math.exp
@@ -44,10 +54,11 @@ func.func @chain(%x: tensor<64x64xf32>, %s: tensor<64xf32>)
     linalg.yield %v : f32
   } -> tensor<64x64xf32>
   %e2 = tensor.empty() : tensor<64x64xf32>
-  %t = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
-      ins(%x : tensor<64x64xf32>) outs(%e2 : tensor<64x64xf32>) {
+  %z = linalg.fill ins(%zero : f32) outs(%e2 : tensor<64x64xf32>) -> tensor<64x64xf32>
+  %t = linalg.generic {indexing_maps = [#sum, #out], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x : tensor<64x64xf32>) outs(%z : tensor<64x64xf32>) {
   ^bb0(%a: f32, %o: f32):
-    %v = math.log %a : f32
+    %v = arith.addf %a, %o : f32
     linalg.yield %v : f32
   } -> tensor<64x64xf32>
   %e3 = tensor.empty() : tensor<64x64xf32>
@@ -57,12 +68,18 @@ func.func @chain(%x: tensor<64x64xf32>, %s: tensor<64xf32>)
     %v = arith.negf %a : f32
     linalg.yield %v : f32
   } -> tensor<64x64xf32>
-  %e4 = tensor.empty() : tensor<512x512xf32>
-  %big = linalg.fill ins(%zero : f32) outs(%e4 : tensor<512x512xf32>) -> tensor<512x512xf32>
   %init = tensor.empty() : tensor<f32>
   %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<f32>) -> tensor<f32>
+  %first = linalg.generic {indexing_maps = [#id, #red], iterator_types = ["reduction", "reduction"]}
+      ins(%b : tensor<64x64xf32>) outs(%acc : tensor<f32>) {
+  ^bb0(%a: f32, %o: f32):
+    %v = arith.addf %a, %o : f32
+    linalg.yield %v : f32
+  } -> tensor<f32>
+  %e4 = tensor.empty() : tensor<512x512xf32>
+  %big = linalg.fill ins(%zero : f32) outs(%e4 : tensor<512x512xf32>) -> tensor<512x512xf32>
   %sum = linalg.generic {indexing_maps = [#id, #red], iterator_types = ["reduction", "reduction"]}
-      ins(%big : tensor<512x512xf32>) outs(%acc : tensor<f32>) {
+      ins(%big : tensor<512x512xf32>) outs(%first : tensor<f32>) {
   ^bb0(%a: f32, %o: f32):
     %v = arith.addf %a, %o : f32
     linalg.yield %v : f32
@@ -151,4 +168,67 @@ func.func @sink(%x: tensor<64x64xf32>, %y: tensor<8x8xf32>)
     linalg.yield %v : f32
   } -> tensor<f32>
   return %late, %early, %small, %sum : tensor<64x64xf32>, tensor<64x64xf32>, tensor<8x8xf32>, tensor<f32>
+}
+
+// -----
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#red = affine_map<(d0, d1) -> ()>
+#win = affine_map<(d0, d1) -> (d0 + 2, d1)>
+
+// Patches of a padded input (a convolution's im2col) read past the peak by
+// the weight gradient: the padding is recomputed with them, from the input
+// that the backward reads anyway; then that input, from the argument.
+// CHECK-LABEL: func.func @patches
+// CHECK:      %[[X:.*]] = linalg.generic
+// CHECK:      %[[PAD:.*]] = tensor.pad %[[X]]
+// CHECK:      %[[P:.*]] = linalg.generic {{.*}} ins(%[[PAD]] :
+// CHECK:      linalg.fill {{.*}} -> tensor<512x512xf32>
+// CHECK:      %[[X2:.*]] = linalg.generic {{.*}} ins(%arg0
+// CHECK:      %[[PAD2:.*]] = tensor.pad %[[X2]]
+// CHECK:      %[[P2:.*]] = linalg.generic {{.*}} ins(%[[PAD2]] :
+// CHECK:      linalg.generic {{.*}} ins(%[[P2]], %[[X2]] :
+func.func @patches(%in: tensor<64x64xf32>) -> (tensor<f32>, tensor<f32>, tensor<f32>) {
+  %zero = arith.constant 0.0 : f32
+  %e0 = tensor.empty() : tensor<64x64xf32>
+  %x = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%in : tensor<64x64xf32>) outs(%e0 : tensor<64x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %v = math.exp %a : f32
+    linalg.yield %v : f32
+  } -> tensor<64x64xf32>
+  %pad = tensor.pad %x low[1, 0] high[1, 0] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %zero : f32
+  } : tensor<64x64xf32> to tensor<66x64xf32>
+  %e1 = tensor.empty() : tensor<64x64xf32>
+  %p = linalg.generic {indexing_maps = [#win, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%pad : tensor<66x64xf32>) outs(%e1 : tensor<64x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  } -> tensor<64x64xf32>
+  %init = tensor.empty() : tensor<f32>
+  %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<f32>) -> tensor<f32>
+  %first = linalg.generic {indexing_maps = [#id, #red], iterator_types = ["reduction", "reduction"]}
+      ins(%p : tensor<64x64xf32>) outs(%acc : tensor<f32>) {
+  ^bb0(%a: f32, %o: f32):
+    %v = arith.addf %a, %o : f32
+    linalg.yield %v : f32
+  } -> tensor<f32>
+  %e4 = tensor.empty() : tensor<512x512xf32>
+  %big = linalg.fill ins(%zero : f32) outs(%e4 : tensor<512x512xf32>) -> tensor<512x512xf32>
+  %sum = linalg.generic {indexing_maps = [#id, #red], iterator_types = ["reduction", "reduction"]}
+      ins(%big : tensor<512x512xf32>) outs(%acc : tensor<f32>) {
+  ^bb0(%a: f32, %o: f32):
+    %v = arith.addf %a, %o : f32
+    linalg.yield %v : f32
+  } -> tensor<f32>
+  %late = linalg.generic {indexing_maps = [#id, #id, #red], iterator_types = ["reduction", "reduction"]}
+      ins(%p, %x : tensor<64x64xf32>, tensor<64x64xf32>) outs(%acc : tensor<f32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %v = arith.mulf %a, %b : f32
+    %w = arith.addf %v, %o : f32
+    linalg.yield %w : f32
+  } -> tensor<f32>
+  return %first, %sum, %late : tensor<f32>, tensor<f32>, tensor<f32>
 }

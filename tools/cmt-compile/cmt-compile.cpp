@@ -82,6 +82,12 @@ static cl::opt<double>
     headDropout("head-dropout",
                 cl::desc("Override the model's head dropout (train-forward needs 0)"),
                 cl::init(-1.0), cl::cat(options));
+static cl::opt<std::string> rematerialize(
+    "rematerialize",
+    cl::desc("(--mode=train) recompute elementwise values where the backward reads them instead of "
+             "keeping them through the memory peak: on, off, or auto (on for cuda, where memory is "
+             "the limit; off for cpu, where it costs time and memory is plentiful)"),
+    cl::init("auto"), cl::cat(options));
 static cl::opt<int64_t>
     resolution("resolution",
                cl::desc("Override the model's input resolution (e.g. 32 for 28 x 28 data)"),
@@ -297,6 +303,8 @@ int main(int argc, char **argv) {
     return fail("--mode=" + mode + " is not supported (infer, train and train-forward are)");
   if (batch <= 0)
     return fail("--batch must be positive");
+  if (rematerialize != "auto" && rematerialize != "on" && rematerialize != "off")
+    return fail("--rematerialize must be on, off or auto, got '" + rematerialize + "'");
   if ((emit == Emit::Obj || emit == Emit::Exe) && outputPath == "-" && exportOnnx.empty())
     return fail("-o is required for -emit=obj and -emit=exe");
 
@@ -393,7 +401,8 @@ int main(int argc, char **argv) {
   // Training executables run data-parallel (mpirun, torchrun) as well as alone.
   linalgOptions.syncBatchNorm = trainStep;
   // A training step's peak is the activations saved for its backward.
-  linalgOptions.rematerialize = trainStep;
+  linalgOptions.rematerialize =
+      trainStep && (rematerialize == "on" || (rematerialize == "auto" && cuda));
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildLinalgPipeline(pm, linalgOptions);
       })))

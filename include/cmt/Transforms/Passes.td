@@ -61,7 +61,9 @@ def CMTRematerialize : Pass<"cmt-rematerialize", "mlir::func::FuncOp"> {
   }];
   let options = [
     Option<"smallBytes", "small-bytes", "int64_t", /*default=*/"1 << 16",
-           "Operands up to this size (per-channel vectors) need not be alive already">
+           "Operands up to this size (per-channel vectors) need not be alive already">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Afterwards, a remark on each value alive at the peak (what the step keeps)">
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect"];
 }
