@@ -206,6 +206,12 @@ TEST_F(GradientCheck, DenseConv3x3) {
   run({{f32({2, 3, 6, 6}), f32({4, 3, 3, 3}), f32({4})}, {0, 1, 2},
        [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 1, 1, 1); }});
 }
+// Kernel 5, padding 1, more output than input channels: the input gradient
+// convolves dy (padded by 3) with the kernel flipped and its channels swapped.
+TEST_F(GradientCheck, DenseConv5x5Pad1) {
+  run({{f32({2, 3, 7, 6}), f32({4, 3, 5, 5}), f32({4})}, {0, 1, 2},
+       [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 1, 1, 1); }});
+}
 TEST_F(GradientCheck, DenseConvStride2NoInputGradient) {
   // The stem's first convolution: its input is the image, so no input gradient.
   run({{f32({2, 3, 8, 8}), f32({4, 3, 3, 3}), f32({4})}, {1, 2},
