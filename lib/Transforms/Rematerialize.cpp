@@ -228,7 +228,29 @@ struct Rematerializer {
     return true;
   }
 
+  /// CSE merges identical tensor.empty ops: a forward im2col and a backward
+  /// one of the same shape then start from one empty tensor, and
+  /// bufferization keeps its buffer from the first user to the last, across
+  /// the peak. The users past the peak get their own.
+  void splitEmpties(int64_t peakPos) {
+    SmallVector<tensor::EmptyOp> before;
+    for (auto empty : body.getOps<tensor::EmptyOp>())
+      if (pos[empty] < peakPos)
+        before.push_back(empty);
+    for (tensor::EmptyOp empty : before) {
+      for (OpOperand &use : llvm::make_early_inc_range(empty->getUses())) {
+        Operation *user = top(use.getOwner());
+        if (user && pos[user] > peakPos) {
+          OpBuilder b(user);
+          use.set(b.clone(*empty)->getResult(0));
+        }
+      }
+    }
+  }
+
   void run() {
+    number();
+    splitEmpties(peak());
     // Later values first: recomputing one keeps its operands' memory in use
     // at the same place, so that they may follow (a batch norm's output,
     // then the GELU output it was computed from).
@@ -267,7 +289,8 @@ struct Rematerializer {
     llvm::raw_string_ostream(mib) << llvm::format("%.1f", static_cast<double>(total) / 1048576);
     func.emitRemark() << kept.size() << " values (" << mib << " MiB) alive at the memory peak";
     for (auto [b, v] : kept)
-      v.getDefiningOp()->emitRemark() << "alive at the memory peak: " << b << " bytes";
+      v.getDefiningOp()->emitRemark() << "alive at the memory peak: " << b << " bytes, "
+                                       << v.getDefiningOp()->getName() << " " << v.getLoc();
   }
 };
 

@@ -232,3 +232,51 @@ func.func @patches(%in: tensor<64x64xf32>) -> (tensor<f32>, tensor<f32>, tensor<
   } -> tensor<f32>
   return %first, %sum, %late : tensor<f32>, tensor<f32>, tensor<f32>
 }
+
+// -----
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#red = affine_map<(d0, d1) -> ()>
+
+// One empty tensor (as CSE leaves it) starts a value before the peak and one
+// after it: the later gets its own, or bufferization would keep the
+// earlier's buffer allocated across the peak.
+// CHECK-LABEL: func.func @shared_empty
+// CHECK:      %[[E:.*]] = tensor.empty() : tensor<64x64xf32>
+// CHECK:      linalg.generic {{.*}} outs(%[[E]] :
+// CHECK:      linalg.fill {{.*}} -> tensor<512x512xf32>
+// CHECK:      %[[E2:.*]] = tensor.empty() : tensor<64x64xf32>
+// CHECK-NEXT: linalg.generic {{.*}} outs(%[[E2]] :
+func.func @shared_empty(%x: tensor<64x64xf32>, %y: tensor<64x64xf32>) -> (tensor<f32>, tensor<f32>, tensor<64x64xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<64x64xf32>
+  %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<64x64xf32>) outs(%e : tensor<64x64xf32>) {
+  ^bb0(%i: f32, %o: f32):
+    %r = math.exp %i : f32
+    linalg.yield %r : f32
+  } -> tensor<64x64xf32>
+  %init = tensor.empty() : tensor<f32>
+  %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<f32>) -> tensor<f32>
+  %first = linalg.generic {indexing_maps = [#id, #red], iterator_types = ["reduction", "reduction"]}
+      ins(%a : tensor<64x64xf32>) outs(%acc : tensor<f32>) {
+  ^bb0(%i: f32, %o: f32):
+    %r = arith.addf %i, %o : f32
+    linalg.yield %r : f32
+  } -> tensor<f32>
+  %e4 = tensor.empty() : tensor<512x512xf32>
+  %big = linalg.fill ins(%zero : f32) outs(%e4 : tensor<512x512xf32>) -> tensor<512x512xf32>
+  %sum = linalg.generic {indexing_maps = [#id, #red], iterator_types = ["reduction", "reduction"]}
+      ins(%big : tensor<512x512xf32>) outs(%acc : tensor<f32>) {
+  ^bb0(%i: f32, %o: f32):
+    %r = arith.addf %i, %o : f32
+    linalg.yield %r : f32
+  } -> tensor<f32>
+  %b = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%y : tensor<64x64xf32>) outs(%e : tensor<64x64xf32>) {
+  ^bb0(%i: f32, %o: f32):
+    %r = math.log %i : f32
+    linalg.yield %r : f32
+  } -> tensor<64x64xf32>
+  return %first, %sum, %b : tensor<f32>, tensor<f32>, tensor<64x64xf32>
+}

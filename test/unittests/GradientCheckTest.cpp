@@ -207,7 +207,7 @@ TEST_F(GradientCheck, DenseConv3x3) {
        [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 1, 1, 1); }});
 }
 // Kernel 5, padding 1, more output than input channels: the input gradient
-// convolves dy (padded by 3) with the kernel flipped and its channels swapped.
+// reads the per-tap products padded by 3.
 TEST_F(GradientCheck, DenseConv5x5Pad1) {
   run({{f32({2, 3, 7, 6}), f32({4, 3, 5, 5}), f32({4})}, {0, 1, 2},
        [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 1, 1, 1); }});

@@ -51,7 +51,8 @@ namespace cl = llvm::cl;
 
 static cl::OptionCategory
     options("cmt-compile options",
-            "MLIR's pass-manager flags (--mlir-timing, --mlir-print-ir-after-all, ...) "
+            "MLIR's pass-manager and printing flags (--mlir-timing, --mlir-print-ir-after-all, "
+                                  "--mlir-print-debuginfo, ...) "
             "also apply; --help-hidden lists them");
 
 static cl::opt<std::string>
@@ -286,6 +287,8 @@ int main(int argc, char **argv) {
   registerAllPasses();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
+  registerAsmPrinterCLOptions();  // --mlir-print-debuginfo: the model's module names on every op
+  registerMLIRContextCLOptions();
   // Without this, --help lists every LLVM backend flag linked into the tool.
   cl::HideUnrelatedOptions(options);
   cl::ParseCommandLineOptions(argc, argv, "CMT compiler: a model in, an executable out\n");

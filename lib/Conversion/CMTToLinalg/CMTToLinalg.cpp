@@ -153,30 +153,19 @@ LogicalResult Lowering::lower(Conv2DOp op) {
                           "groups = ")
            << groups;
 
-  lowered[op] = denseConv(x, w, bias, outShape, strides, padding);
-  return success();
-}
-
-Value Lowering::denseConv(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
-                          ArrayRef<int64_t> strides, ArrayRef<int64_t> padding) {
-  // A matrix product: rows are output pixels, columns the (c, kh, kw) patch
-  // in the weight's own OIHW order.
-  ArrayRef<int64_t> ws = shapeOf(w);
-  int64_t kh = ws[2], kw = ws[3];
+  // Dense convolution as a matrix product: rows are output pixels, columns
+  // the (c, kh, kw) patch in the weight's own OIHW order.
   Value rows;
   if (kh == 1 && kw == 1 && strides[0] == 1 && strides[1] == 1 && padding[0] == 0 &&
       padding[1] == 0) {
     rows = collapse(x, {{0, 1, 2}, {3}});
   } else {
-    rows = collapse(patches(x, {kh, kw}, strides, padding, {outShape[1], outShape[2]}),
-                    {{0, 1, 2}, {3, 4, 5}});
+    rows = collapse(patches(x, {kh, kw}, strides, padding, {oh, ow}), {{0, 1, 2}, {3, 4, 5}});
   }
   Value wmat = collapse(w, {{0}, {1, 2, 3}});
-  Value out = bias ? linearMatmul(rows, wmat, bias)
-                   : contraction(rows, dims(3, {0, 2}), wmat, dims(3, {1, 2}),
-                                 filled({shapeOf(rows)[0], ws[0]}, 0.0), dims(3, {0, 1}),
-                                 {kPar, kPar, kRed});
-  return expand(out, outShape, {{0, 1, 2}, {3}});
+  Value out = linearMatmul(rows, wmat, bias);
+  lowered[op] = expand(out, outShape, {{0, 1, 2}, {3}});
+  return success();
 }
 
 LogicalResult Lowering::lower(BatchNormOp op) {

@@ -323,10 +323,6 @@ private:
                   ArrayRef<int64_t> strides, ArrayRef<int64_t> padding);
   Value depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
                         ArrayRef<int64_t> strides, ArrayRef<int64_t> padding);
-  /// Dense convolution of NHWC `x` by `w` (O, C, kh, kw), plus `bias` (O)
-  /// where given: im2col patches (none for 1x1) times the weight matrix.
-  Value denseConv(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
-                  ArrayRef<int64_t> strides, ArrayRef<int64_t> padding);
 
   func::FuncOp func;
   OpBuilder b;

@@ -28,8 +28,9 @@ Value fconst(OpBuilder &b, Location l, double v) {
 
 /// The input gradient of a dense or depthwise convolution whose output
 /// gradient (NHWC) is `dy`, for the two shapes CMT differentiates through:
-/// stride 1 (a convolution of dy, by the forward's own lowering), and
-/// non-overlapping patches (stride = kernel, no padding: a reshape).
+/// stride 1 (depthwise: a convolution of dy; dense: a gather of the taps that
+/// read each input position), and non-overlapping patches (stride = kernel,
+/// no padding: a reshape).
 Value Lowering::conv2dInputGrad(Conv2DGradOp op, Value dy, Value w) {
   // The input itself is not read: only its shape (NCHW) matters.
   ArrayRef<int64_t> xs = shapeOf(op.getInput()), ws = shapeOf(w), ys = shapeOf(dy);
@@ -49,22 +50,19 @@ Value Lowering::conv2dInputGrad(Conv2DGradOp op, Value dy, Value w) {
   AffineExpr d[6];
   for (unsigned i = 0; i < 6; ++i)
     d[i] = b.getAffineDimExpr(i);
-  if (stride1) {
+  if (depthwise && stride1) {
     // Input position i is read through tap p by output i + pad - p: dx is the
-    // convolution of dy by the flipped kernel (its channels swapped where
-    // dense), padded by kernel - 1 - pad; no per-tap tensor.
-    AffineExpr fh = b.getAffineConstantExpr(kh - 1) - d[2], fw = b.getAffineConstantExpr(kw - 1) - d[3];
-    SmallVector<int64_t> fs = depthwise ? SmallVector<int64_t>(ws) : SmallVector<int64_t>{ws[1], ws[0], kh, kw};
-    AffineMap flip = depthwise ? map(4, {d[0], d[1], fh, fw}) : map(4, {d[1], d[0], fh, fw});
-    Value flipped = generic({w}, empty(fs), {flip, identity(4)}, {kPar, kPar, kPar, kPar},
+    // depthwise convolution of dy by the flipped kernel, padded by
+    // kernel - 1 - pad. One pass over dy, where the taps below are nine.
+    AffineMap flip = map(4, {d[0], d[1], b.getAffineConstantExpr(kh - 1) - d[2],
+                             b.getAffineConstantExpr(kw - 1) - d[3]});
+    Value flipped = generic({w}, empty(ws), {flip, identity(4)}, {kPar, kPar, kPar, kPar},
                             [](OpBuilder &, Location, ValueRange a) { return a[0]; });
-    SmallVector<int64_t> pads = {kh - 1 - padding[0], kw - 1 - padding[1]};
-    return depthwise ? this->depthwise(dy, flipped, Value(), {n, H, W, C}, {1, 1}, pads)
-                     : denseConv(dy, flipped, Value(), {n, H, W, C}, {1, 1}, pads);
+    return this->depthwise(dy, flipped, Value(), {n, H, W, C}, {1, 1},
+                           {kh - 1 - padding[0], kw - 1 - padding[1]});
   }
-  // Non-overlapping patches: each output tap's contribution, (n, oh, ow, c,
-  // kh, kw), is the gradient of exactly one input position. Depthwise:
-  // dy (n, oh, ow, c) * w (c, kh, kw); dense: the product dy W.
+  // Each output tap's contribution, (n, oh, ow, c, kh, kw): for a depthwise
+  // convolution dy (n, oh, ow, c) * w (c, kh, kw); dense: the product dy W.
   Value taps;
   if (depthwise) {
     Value wt = collapse(w, {{0, 1}, {2}, {3}}); // (C, kh, kw)
@@ -82,10 +80,23 @@ Value Lowering::conv2dInputGrad(Conv2DGradOp op, Value dy, Value w) {
                              {kPar, kPar, kRed});
     taps = expand(prod, {n, oh, ow, C, kh, kw}, {{0, 1, 2}, {3, 4, 5}});
   }
-  Value t = transpose(taps, {0, 1, 4, 2, 5, 3}); // (n, oh, kh, ow, kw, c)
-  Value dx = collapse(t, {{0}, {1, 2}, {3, 4}, {5}});
-  // Rows and columns past the last full patch were never read.
-  return padDims(dx, {0, 0, 0, 0}, {0, H - oh * kh, W - ow * kw, 0});
+  if (patchwise) {
+    // Input position (oh * kh + i, ow * kw + j) is read by exactly one tap.
+    Value t = transpose(taps, {0, 1, 4, 2, 5, 3}); // (n, oh, kh, ow, kw, c)
+    Value dx = collapse(t, {{0}, {1, 2}, {3, 4}, {5}});
+    // Rows and columns past the last full patch were never read.
+    return padDims(dx, {0, 0, 0, 0}, {0, H - oh * kh, W - ow * kw, 0});
+  }
+  // Stride 1: dx (n, i, j, c) = sum over (p, q) of taps (n, i + pad - p, j + pad - q, c, p, q),
+  // read from taps padded by kernel - 1 - pad so that every index is in range.
+  int64_t qh = kh - 1 - padding[0], qw = kw - 1 - padding[1];
+  Value padded = padDims(taps, {0, qh, qw, 0, 0, 0}, {0, qh, qw, 0, 0, 0});
+  AffineMap read = map(6, {d[0], d[1] - d[4] + (kh - 1), d[2] - d[5] + (kw - 1), d[3], d[4], d[5]});
+  return generic({padded}, filled({n, H, W, C}, 0.0), {read, dims(6, {0, 1, 2, 3})},
+                 {kPar, kPar, kPar, kPar, kRed, kRed},
+                 [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                   return arith::AddFOp::create(nb, l, a[1], a[0]);
+                 });
 }
 
 LogicalResult Lowering::lower(Conv2DGradOp op) {

@@ -283,27 +283,6 @@ func.func @conv2d_grad_strided_input(%dy: tensor<1x8x4x4xf32>, %x: tensor<1x3x8x
 
 // -----
 
-// Stride 1 (dense): dx is dy convolved, as the forward convolves, with the
-// kernel flipped and its channels swapped (O, C -> C, O), padded by
-// kernel - 1 - padding: im2col patches of dy times that weight matrix.
-// CHECK:      #[[$SWAPFLIP:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d0, -d2 + 2, -d3 + 2)>
-// CHECK-LABEL: func.func @conv2d_grad_dense_input
-// CHECK:      %[[FLIP:.*]] = linalg.generic {indexing_maps = [#[[$SWAPFLIP]], #{{.*}}]{{.*}} ins(%arg2 : tensor<8x3x3x3xf32>) outs({{.*}} : tensor<3x8x3x3xf32>)
-// CHECK:      tensor.pad {{.*}} low[0, 1, 1, 0] high[0, 1, 1, 0]
-// CHECK:      linalg.generic {{.*}} outs({{.*}} : tensor<1x8x8x8x3x3xf32>)
-// CHECK:      tensor.collapse_shape %[[FLIP]] {{.*}} into tensor<3x72xf32>
-// CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]{{.*}} outs({{.*}} : tensor<64x3xf32>)
-// CHECK-NOT:  tensor<1x8x8x3x3x3xf32>
-// CHECK:      return
-func.func @conv2d_grad_dense_input(%dy: tensor<1x8x8x8xf32>, %x: tensor<1x3x8x8xf32>, %w: tensor<8x3x3x3xf32>)
-    -> tensor<1x3x8x8xf32> {
-  %dx, %dw, %db = cmt.conv2d_grad %dy, %x, %w strides = [1, 1] padding = [1, 1] groups = 1
-      : tensor<1x8x8x8xf32>, tensor<1x3x8x8xf32>, tensor<8x3x3x3xf32>
-  return %dx : tensor<1x3x8x8xf32>
-}
-
-// -----
-
 // Stride 1 (depthwise): dx is dy convolved with the flipped kernel, padded by
 // kernel - 1 - padding; one pass over dy, no per-tap tensor. For the GPU the
 // same convolution is the forward's bounds-checked gather.
