@@ -39,7 +39,8 @@ int64_t bytesOf(Value v) {
 bool isCandidate(Operation *op) {
   auto g = dyn_cast_or_null<linalg::GenericOp>(op);
   if (!g || g.getNumDpsInits() != 1 || g.getNumLoops() != g.getNumParallelLoops() ||
-      !g.getDpsInits()[0].getDefiningOp<tensor::EmptyOp>() || g.payloadUsesValueFromOperand(g.getDpsInitOperand(0)))
+      !g.getDpsInits()[0].getDefiningOp<tensor::EmptyOp>() ||
+      g.payloadUsesValueFromOperand(g.getDpsInitOperand(0)))
     return false;
   return true;
 }
@@ -290,7 +291,7 @@ struct Rematerializer {
     func.emitRemark() << kept.size() << " values (" << mib << " MiB) alive at the memory peak";
     for (auto [b, v] : kept)
       v.getDefiningOp()->emitRemark() << "alive at the memory peak: " << b << " bytes, "
-                                       << v.getDefiningOp()->getName() << " " << v.getLoc();
+                                      << v.getDefiningOp()->getName() << " " << v.getLoc();
   }
 };
 
