@@ -52,7 +52,7 @@ namespace cl = llvm::cl;
 static cl::OptionCategory
     options("cmt-compile options",
             "MLIR's pass-manager and printing flags (--mlir-timing, --mlir-print-ir-after-all, "
-                                  "--mlir-print-debuginfo, ...) "
+            "--mlir-print-debuginfo, ...) "
             "also apply; --help-hidden lists them");
 
 static cl::opt<std::string>
