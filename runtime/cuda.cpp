@@ -569,7 +569,6 @@ struct CudaExecutor::Impl {
 
   Impl(const Plan &p, void (*e)(void **)) : plan(p), entry(e ? e : cmt_forward_packed) {}
 
-  size_t bytes(const PlanArg &a) const { return static_cast<size_t>(a.numel()) * dtypeSize(a.dtype); }
 
   std::vector<void *> kernelArgs() const {
     std::vector<void *> args(device.size());
@@ -658,7 +657,7 @@ void CudaExecutor::bind(const std::vector<void *> &host) {
   m.device.assign(host.size(), 0);
   for (size_t i = 0; i < host.size(); ++i) {
     const PlanArg &a = m.plan.args[i];
-    size_t n = m.bytes(a);
+    size_t n = a.bytes();
     CU_CHECK(cu.cuMemAlloc(&m.device[i], std::max<size_t>(n, 1)));
     m.argBytes += n;
     if (a.kind == PlanArg::Parameter || a.kind == PlanArg::Buffer || a.kind == PlanArg::State)
@@ -670,28 +669,28 @@ void CudaExecutor::run() {
   Impl &m = *impl_;
   if (!m.exec) m.capture();  // first: a plan too big for the GPU fails before any upload
   for (size_t i = 0; i < m.host.size(); ++i)
-    if (m.plan.args[i].kind == PlanArg::Input) CU_CHECK(cu.cuMemcpyHtoD(m.device[i], m.host[i], m.bytes(m.plan.args[i])));
+    if (m.plan.args[i].kind == PlanArg::Input) CU_CHECK(cu.cuMemcpyHtoD(m.device[i], m.host[i], m.plan.args[i].bytes()));
   CU_CHECK(cu.cuGraphLaunch(m.exec, state.stream));
   CU_CHECK(cu.cuStreamSynchronize(state.stream));
   for (size_t i = 0; i < m.host.size(); ++i)
-    if (m.plan.args[i].kind == PlanArg::Output) CU_CHECK(cu.cuMemcpyDtoH(m.host[i], m.device[i], m.bytes(m.plan.args[i])));
+    if (m.plan.args[i].kind == PlanArg::Output) CU_CHECK(cu.cuMemcpyDtoH(m.host[i], m.device[i], m.plan.args[i].bytes()));
 }
 
 void CudaExecutor::upload(size_t arg) {
   Impl &m = *impl_;
   CU_CHECK(cu.cuStreamSynchronize(state.stream));
-  CU_CHECK(cu.cuMemcpyHtoD(m.device[arg], m.host[arg], m.bytes(m.plan.args[arg])));
+  CU_CHECK(cu.cuMemcpyHtoD(m.device[arg], m.host[arg], m.plan.args[arg].bytes()));
 }
 
 void CudaExecutor::download(size_t arg) {
   Impl &m = *impl_;
   CU_CHECK(cu.cuStreamSynchronize(state.stream));
-  CU_CHECK(cu.cuMemcpyDtoH(m.host[arg], m.device[arg], m.bytes(m.plan.args[arg])));
+  CU_CHECK(cu.cuMemcpyDtoH(m.host[arg], m.device[arg], m.plan.args[arg].bytes()));
 }
 
 void CudaExecutor::copy(size_t to, size_t from) {
   Impl &m = *impl_;
-  CU_CHECK(cu.cuMemcpyDtoDAsync(m.device[to], m.device[from], m.bytes(m.plan.args[to]), state.stream));
+  CU_CHECK(cu.cuMemcpyDtoDAsync(m.device[to], m.device[from], m.plan.args[to].bytes(), state.stream));
 }
 
 void CudaExecutor::launch() {
@@ -749,7 +748,7 @@ GpuMemory plannedGpuMemory(const Plan &plan, void (*entry)(void **)) {
   (entry ? entry : cmt_forward_packed)(args.data());
   GpuMemory m;
   m.arena = state.arena.peak + cmt::rt::Arena::kAlign;
-  for (const PlanArg &a : plan.args) m.arguments += static_cast<size_t>(a.numel()) * dtypeSize(a.dtype);
+  for (const PlanArg &a : plan.args) m.arguments += a.bytes();
   m.workspace = kBlasWorkspace;
   state.deviceless = false;
   return m;

@@ -341,13 +341,13 @@ int realMain(int argc, char **argv) {
           input = readInput(plan, a, opt.inputs, images);
           runner.base.push_back(input.data());
         } else if (opt.benchmark && opt.inputs.empty()) {  // zeros (labels: class 0)
-          dataInputs.emplace_back(static_cast<size_t>(a.numel() * calls) * dtypeSize(a.dtype), 0);
+          dataInputs.emplace_back(a.bytes() * static_cast<size_t>(calls), 0);
           runner.base.push_back(dataInputs.back().data());
         } else {
           throw Error("this executable also takes '" + a.name + "': pass --data FILE.safetensors holding " +
                       "every input by name");
         }
-        runner.stride.push_back(a.numel() * static_cast<int64_t>(dtypeSize(a.dtype)));
+        runner.stride.push_back(static_cast<int64_t>(a.bytes()));
         break;
       case PlanArg::State:  // training plans run in train.cpp
       case PlanArg::Parameter:
@@ -356,9 +356,9 @@ int realMain(int argc, char **argv) {
         runner.stride.push_back(0);
         break;
       case PlanArg::Output:
-        outputs.emplace_back(static_cast<size_t>(a.numel() * calls) * dtypeSize(a.dtype), 0);
+        outputs.emplace_back(a.bytes() * static_cast<size_t>(calls), 0);
         runner.base.push_back(outputs.back().data());
-        runner.stride.push_back(a.numel() * static_cast<int64_t>(dtypeSize(a.dtype)));
+        runner.stride.push_back(static_cast<int64_t>(a.bytes()));
         break;
     }
   }

@@ -11,6 +11,8 @@ int64_t PlanArg::numel() const {
   return n;
 }
 
+size_t PlanArg::bytes() const { return static_cast<size_t>(numel()) * dtypeSize(dtype); }
+
 static const char *kKinds[] = {"input", "parameter", "buffer", "output", "state"};
 
 Plan Plan::parse(const std::string &text) {

@@ -19,6 +19,7 @@ struct PlanArg {
   std::vector<int64_t> shape;  // as the kernel sees it (kernel_batch images)
 
   int64_t numel() const;
+  size_t bytes() const;  // numel x the dtype's size
 };
 
 struct Plan {

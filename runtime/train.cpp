@@ -456,12 +456,11 @@ int train(const Plan &plan, int argc, char **argv) {
   const size_t nargs = plan.args.size();
   std::vector<std::vector<char>> store(nargs);
   std::vector<void *> args(nargs);
-  auto bytesOf = [](const PlanArg &a) { return static_cast<size_t>(a.numel()) * dtypeSize(a.dtype); };
   int64_t stepArg = -1, inputArg = -1, targetsArg = -1, hyperArg = -1, rateArg = -1, uniformArg = -1,
           dropoutArg = -1;
   for (size_t i = 0; i < nargs; ++i) {
     const PlanArg &a = plan.args[i];
-    store[i].assign(bytesOf(a), 0);
+    store[i].assign(a.bytes(), 0);
     args[i] = store[i].data();
     if (a.name == "train/step") stepArg = static_cast<int64_t>(i);
     if (a.name == "input") inputArg = static_cast<int64_t>(i);
@@ -489,10 +488,10 @@ int train(const Plan &plan, int argc, char **argv) {
         problems.push_back("tensor '" + a.name + "' has shape " + t->shapeString() + ", the model needs " + shapeString(a.shape));
       else if ((a.dtype == DType::I64) != (t->dtype == DType::I64))
         problems.push_back("tensor '" + a.name + "' has dtype " + dtypeName(t->dtype) + ", expected " + dtypeName(a.dtype));
-      else if (a.dtype == DType::I64) std::memcpy(store[i].data(), t->data, bytesOf(a));
+      else if (a.dtype == DType::I64) std::memcpy(store[i].data(), t->data, a.bytes());
       else {
         std::vector<float> v = resumed->getF32(a.name, a.shape);
-        std::memcpy(store[i].data(), v.data(), bytesOf(a));
+        std::memcpy(store[i].data(), v.data(), a.bytes());
       }
     }
     if (!problems.empty()) {
@@ -507,7 +506,7 @@ int train(const Plan &plan, int argc, char **argv) {
     SafetensorsFile ckpt(opt.weights);
     std::vector<Bound> bound = bindWeights(plan, ckpt);
     for (size_t i = 0; i < nargs; ++i)
-      if (bound[i].data) std::memcpy(store[i].data(), bound[i].data, bytesOf(plan.args[i]));
+      if (bound[i].data) std::memcpy(store[i].data(), bound[i].data, plan.args[i].bytes());
   } else {
     std::mt19937_64 rng(opt.seed);
     // Optimizer state and the step count start at zero (as allocated).
@@ -626,7 +625,7 @@ int train(const Plan &plan, int argc, char **argv) {
       const PlanArg &a = evalPlan->args[i];
       const PlanArg *shared = isState(a) ? plan.find(a.name) : nullptr;
       if (isState(a) && !shared) throw Error("the evaluation forward takes '" + a.name + "', which training lacks");
-      if (!shared) evalStore[i].assign(bytesOf(a), 0);
+      if (!shared) evalStore[i].assign(a.bytes(), 0);
       evalArgs.push_back(shared ? store[index(shared)].data() : evalStore[i].data());
       if (a.name == "input") evalInput = static_cast<int64_t>(i);
       if (a.name == "logits") evalLogits = static_cast<int64_t>(i);
@@ -828,7 +827,7 @@ int train(const Plan &plan, int argc, char **argv) {
   while (step < total && !interrupted) {
     loader.next(batch);
     failedImages += batch.failed;
-    std::memcpy(store[inputArg].data(), batch.images.data(), bytesOf(in));
+    std::memcpy(store[inputArg].data(), batch.images.data(), in.bytes());
     setTargets(batch);
     auto t0 = Clock::now();
     drawDropPath();
@@ -885,7 +884,7 @@ int train(const Plan &plan, int argc, char **argv) {
     }
     for (auto [o, a] : commits) {
       if (cuda) cuda->copy(a, o);
-      else std::memcpy(store[a].data(), store[o].data(), bytesOf(plan.args[a]));
+      else std::memcpy(store[a].data(), store[o].data(), plan.args[a].bytes());
     }
     if (cuda) fetch(stepArg);
     double s = std::chrono::duration<double>(Clock::now() - t0).count();

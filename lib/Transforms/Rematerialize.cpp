@@ -229,10 +229,10 @@ struct Rematerializer {
     return true;
   }
 
-  /// CSE merges identical tensor.empty ops: a forward im2col and a backward
-  /// one of the same shape then start from one empty tensor, and
-  /// bufferization keeps its buffer from the first user to the last, across
-  /// the peak. The users past the peak get their own.
+  /// CSE merges identical tensor.empty ops: a value computed before the peak
+  /// and one after it then start from one empty tensor, and bufferization
+  /// keeps its buffer from the first user to the last, across the peak. The
+  /// users past the peak get their own.
   void splitEmpties(int64_t peakPos) {
     SmallVector<tensor::EmptyOp> before;
     for (auto empty : body.getOps<tensor::EmptyOp>())

@@ -65,14 +65,14 @@ static std::string sources(Location loc) {
 
 std::vector<std::string> cmt::listLaunches(ModuleOp module, StringRef function) {
   std::vector<std::string> out;
-  auto forward = module.lookupSymbol<func::FuncOp>(function);
-  if (!forward)
+  auto fn = module.lookupSymbol<func::FuncOp>(function);
+  if (!fn)
     return out;
   auto value = [](Value v) {
     std::optional<int64_t> c = getConstantIntValue(v);
     return c ? std::to_string(*c) : std::string("?");
   };
-  forward.walk([&](Operation *op) {
+  fn.walk([&](Operation *op) {
     std::string line;
     llvm::raw_string_ostream os(line);
     if (auto launch = dyn_cast<gpu::LaunchFuncOp>(op)) {
