@@ -43,6 +43,7 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
   ConvertCMTToLinalgOptions conversion;
   conversion.gatherDepthwise = options.gatherDepthwise;
   conversion.syncBatchNorm = options.syncBatchNorm;
+  conversion.fuseAttention = options.fuseAttention;
   f.addPass(createConvertCMTToLinalg(conversion));
   f.addPass(createCanonicalizerPass());
   f.addPass(createCSEPass());

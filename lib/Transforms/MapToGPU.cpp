@@ -1,6 +1,7 @@
 //===- MapToGPU.cpp - one 1-D gpu.launch per loop nest ----------*- C++ -*-===//
 #include "cmt/Transforms/Passes.h"
 #include "cmt/Transforms/Utils/BufferInit.h"
+#include "cmt/Transforms/Utils/Lanes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -8,6 +9,7 @@
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 namespace cmt {
 #define GEN_PASS_DEF_CMTMAPTOGPU
@@ -45,7 +47,7 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
         continue;
       SmallVector<Operation *> nests;
       for (Operation &op : func.getBody().getOps())
-        if (isa<memref::CopyOp>(op) ||
+        if (isa<memref::CopyOp, scf::ParallelOp>(op) ||
             (isa<linalg::LinalgOp>(op) && cast<linalg::LinalgOp>(op).hasPureBufferSemantics()))
           nests.push_back(&op);
       // Last first: a reduction can then still see (and fold) the fill that
@@ -57,6 +59,13 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
   }
 
   LogicalResult mapNest(IRRewriter &rewriter, Operation *op) {
+    if (auto parallel = dyn_cast<scf::ParallelOp>(op)) {
+      bool lanes = parallel->walk([](scf::ForOp loop) {
+                             return loop->hasAttr(cmt::kLanesAttr) ? WalkResult::interrupt()
+                                                                   : WalkResult::advance();
+                           }).wasInterrupted();
+      return launch(rewriter, parallel, parallel.getNumLoops(), /*warpPerPoint=*/lanes);
+    }
     if (auto copy = dyn_cast<memref::CopyOp>(op)) {
       if (!cast<MemRefType>(copy.getSource().getType()).hasStaticShape())
         return copy.emitError("cmt-map-to-gpu needs static shapes");
@@ -292,8 +301,10 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
   }
 
   /// Wraps `outer` (the scf.parallel of the nest, or a lone reduction loop)
-  /// in a gpu.launch with one thread per parallel point.
-  LogicalResult launch(IRRewriter &rewriter, Operation *outer, unsigned numParallel) {
+  /// in a gpu.launch with one thread per parallel point, or one warp
+  /// (`warpPerPoint`, Lanes.h: its `cmt.lanes` loops spread over the lanes).
+  LogicalResult launch(IRRewriter &rewriter, Operation *outer, unsigned numParallel,
+                       bool warpPerPoint = false) {
     Location loc = outer->getLoc();
     auto parallel = dyn_cast<scf::ParallelOp>(outer);
     SmallVector<int64_t> lbs, extents, steps;
@@ -314,8 +325,10 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
       parallel = nullptr;  // a full reduction: one thread runs it
     }
     // A full reduction gets exactly one thread: more would race on the result.
-    int64_t block = parallel ? std::min<int64_t>(blockSize, (total + 31) / 32 * 32) : 1;
-    int64_t grid = (total + block - 1) / block;
+    int64_t lanes = warpPerPoint ? 32 : 1, threads = total * lanes;
+    int64_t block = parallel ? std::min<int64_t>(blockSize / 32 * 32, (threads + 31) / 32 * 32) : 1;
+    block = std::max<int64_t>(block, parallel ? 32 : 1);
+    int64_t grid = (threads + block - 1) / block;
 
     rewriter.setInsertionPoint(outer);
     auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(rewriter, loc, v); };
@@ -333,6 +346,13 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     Value id = arith::AddIOp::create(
         rewriter, loc, arith::MulIOp::create(rewriter, loc, gpuLaunch.getBlockIds().x, cidx(block)),
         gpuLaunch.getThreadIds().x);
+    Value lane;
+    if (warpPerPoint) {
+      // Blocks are whole warps, so a warp's lanes share a point and pass or
+      // fail the range test together: the shuffles stay full.
+      lane = arith::RemUIOp::create(rewriter, loc, id, cidx(32));
+      id = arith::DivUIOp::create(rewriter, loc, id, cidx(32));
+    }
     Value inRange = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult, id, cidx(total));
     auto guard = scf::IfOp::create(rewriter, loc, inRange, /*withElseRegion=*/false);
     rewriter.setInsertionPointToStart(guard.thenBlock());
@@ -356,9 +376,81 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
                                        arith::MulIOp::create(rewriter, loc, idx, cidx(steps[d])));
       map.map(parallel.getInductionVars()[d], iv);
     }
+    Block *kernel = rewriter.getInsertionBlock();
+    // Constants from above (loop bounds, a hand-written nest's literals) are
+    // cloned in: as kernel arguments they would hide trip counts from the
+    // GPU compiler, which then cannot unroll or keep small arrays in registers.
+    llvm::SetVector<Value> above;
+    getUsedValuesDefinedAbove(parallel.getRegion(), above);
+    for (Value v : above)
+      if (Operation *def = v.getDefiningOp(); def && def->hasTrait<OpTrait::ConstantLike>())
+        map.map(v, rewriter.clone(*def)->getResult(0));
     for (Operation &op : parallel.getBody()->without_terminator())
       rewriter.clone(op, map);
     rewriter.eraseOp(parallel);
+    // A thread runs one point, once: its private arrays need no scope.
+    SmallVector<memref::AllocaScopeOp> scopes;
+    kernel->walk([&](memref::AllocaScopeOp s) { scopes.push_back(s); });
+    for (memref::AllocaScopeOp scope : scopes) {
+      Block &inner = scope.getBodyRegion().front();
+      Operation *ret = inner.getTerminator();
+      rewriter.inlineBlockBefore(&inner, scope);
+      rewriter.replaceOp(scope, ret->getOperands());
+      rewriter.eraseOp(ret);
+    }
+    if (!warpPerPoint)
+      return success();
+    SmallVector<scf::ForOp> laneLoops;
+    kernel->walk([&](scf::ForOp loop) {
+      if (loop->hasAttr(cmt::kLanesAttr))
+        laneLoops.push_back(loop);
+    });
+    for (scf::ForOp loop : laneLoops)
+      if (failed(spreadOverLanes(rewriter, loop, lane)))
+        return failure();
+    return success();
+  }
+
+  /// Runs `loop`'s iterations lane, lane + 32, ... of a warp (Lanes.h): each
+  /// lane sums its share of every iter_arg from zero, a butterfly of XOR
+  /// shuffles gives every lane the total, and the loop's initial value is
+  /// added last.
+  LogicalResult spreadOverLanes(IRRewriter &rewriter, scf::ForOp loop, Value lane) {
+    if (loop->getParentOfType<scf::ForOp>() &&
+        loop->getParentOfType<scf::ForOp>()->hasAttr(cmt::kLanesAttr))
+      return loop.emitError("cmt-map-to-gpu: a `cmt.lanes` loop inside another");
+    auto yield = cast<scf::YieldOp>(loop.getBody()->getTerminator());
+    for (auto [arg, yielded] : llvm::zip(loop.getRegionIterArgs(), yield.getOperands())) {
+      auto add = yielded.getDefiningOp<arith::AddFOp>();
+      if (!add || !arg.hasOneUse() || (add.getLhs() != arg && add.getRhs() != arg))
+        return loop.emitError("cmt-map-to-gpu: a `cmt.lanes` loop's iter_args must be sums");
+    }
+    Location loc = loop.getLoc();
+    rewriter.setInsertionPoint(loop);
+    Value step = loop.getStep();
+    Value first = arith::AddIOp::create(rewriter, loc, loop.getLowerBound(),
+                                        arith::MulIOp::create(rewriter, loc, lane, step));
+    Value stride = arith::MulIOp::create(rewriter, loc, step, arith::ConstantIndexOp::create(rewriter, loc, 32));
+    SmallVector<Value> inits(loop.getInitArgs());
+    rewriter.modifyOpInPlace(loop, [&] {
+      loop.setLowerBound(first);
+      loop.setStep(stride);
+      for (OpOperand &init : loop.getInitArgsMutable())
+        init.set(arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(init.get().getType())));
+      loop->removeAttr(cmt::kLanesAttr);
+    });
+    rewriter.setInsertionPointAfter(loop);
+    for (auto [result, init] : llvm::zip(loop.getResults(), inits)) {
+      SmallVector<OpOperand *> uses = llvm::to_vector(llvm::make_pointer_range(result.getUses()));
+      Value total = result;
+      for (int32_t offset = 16; offset > 0; offset /= 2)
+        total = arith::AddFOp::create(
+            rewriter, loc, total,
+            gpu::ShuffleOp::create(rewriter, loc, total, offset, 32, gpu::ShuffleMode::XOR).getShuffleResult());
+      Value withInit = arith::AddFOp::create(rewriter, loc, init, total);
+      for (OpOperand *use : uses)
+        rewriter.modifyOpInPlace(use->getOwner(), [&] { use->set(withInit); });
+    }
     return success();
   }
 };

@@ -2,6 +2,7 @@
 #include "cmt/Transforms/Passes.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -19,6 +20,11 @@ namespace {
 /// The view ops between `v` and the buffer it views, innermost first.
 Value viewRoot(Value v, SmallVectorImpl<Operation *> &chain) {
   while (Operation *def = v.getDefiningOp()) {
+    if (auto cast = dyn_cast<memref::CastOp>(def)) {
+      chain.push_back(def);
+      v = cast.getSource();
+      continue;
+    }
     auto view = dyn_cast<ViewLikeOpInterface>(def);
     if (!view || def->getNumOperands() != 1 || def->getNumResults() != 1)
       break;
@@ -37,7 +43,7 @@ struct OutlineKernelsPass : cmt::impl::CMTOutlineKernelsBase<OutlineKernelsPass>
         continue;
       SmallVector<Operation *> kernels;
       func.walk([&](Operation *op) {
-        bool onBuffers = isa<memref::CopyOp>(op) ||
+        bool onBuffers = isa<memref::CopyOp, scf::ParallelOp>(op) ||
                          (isa<linalg::LinalgOp>(op) &&
                           cast<linalg::LinalgOp>(op).hasPureBufferSemantics());
         if (onBuffers && op->getParentOp() == func)
@@ -50,29 +56,24 @@ struct OutlineKernelsPass : cmt::impl::CMTOutlineKernelsBase<OutlineKernelsPass>
   }
 
   void outline(Operation *op, func::FuncOp parent, SymbolTable &symbols, unsigned index) {
-    // Kernel arguments: the distinct buffers the op's operands view.
+    // Kernel arguments: the distinct buffers that the op's operands, and the
+    // values its body uses from above, view; and scalars (a fill's value).
+    // Constants are cloned into the kernel instead (an scf.parallel's bounds).
+    llvm::SetVector<Value> used(op->getOperands().begin(), op->getOperands().end());
+    getUsedValuesDefinedAbove(op->getRegions(), used);
     llvm::SetVector<Value> roots;
-    SmallVector<SmallVector<Operation *>> chains(op->getNumOperands());
-    for (OpOperand &operand : op->getOpOperands()) {
-      if (!isa<MemRefType>(operand.get().getType()))
-        continue;
-      roots.insert(viewRoot(operand.get(), chains[operand.getOperandNumber()]));
-    }
-    // Scalars (a fill's value) travel as arguments too; constants that the
-    // op's body uses from above are cloned into the kernel instead.
-    for (OpOperand &operand : op->getOpOperands())
-      if (!isa<MemRefType>(operand.get().getType()))
-        roots.insert(operand.get());
-    llvm::SetVector<Value> above;
-    getUsedValuesDefinedAbove(op->getRegions(), above);
-    SmallVector<Operation *> constants;
-    for (Value v : above) {
+    llvm::SetVector<Operation *> constants;
+    SmallVector<SmallVector<Operation *>> chains;
+    for (Value v : used) {
       Operation *def = v.getDefiningOp();
       if (def && def->hasTrait<OpTrait::ConstantLike>())
-        constants.push_back(def);
-      else
-        roots.insert(v);
+        constants.insert(def);
+      else if (isa<MemRefType>(v.getType()))
+        roots.insert(viewRoot(v, chains.emplace_back()));
     }
+    for (Value v : used)
+      if (!isa<MemRefType>(v.getType()) && !constants.contains(v.getDefiningOp()))
+        roots.insert(v);
 
     OpBuilder b(parent);
     Location loc = op->getLoc();
@@ -98,6 +99,17 @@ struct OutlineKernelsPass : cmt::impl::CMTOutlineKernelsBase<OutlineKernelsPass>
           b.clone(*view, map);
     b.clone(*op, map);
     func::ReturnOp::create(b, loc);
+
+    // On the CPU the points of a parallel loop run one after another, so one
+    // private array serves them all; left in the loop body, an alloca would
+    // grow the stack at every point (scf-to-cf keeps no allocation scope).
+    SmallVector<memref::AllocaOp> arrays;
+    body->walk([&](memref::AllocaOp alloca) {
+      if (alloca->getNumOperands() == 0 && alloca->getParentOfType<scf::ParallelOp>())
+        arrays.push_back(alloca);
+    });
+    for (memref::AllocaOp alloca : arrays)
+      alloca->moveBefore(body, body->begin());
 
     OpBuilder at(op);
     func::CallOp::create(at, loc, kernel, roots.getArrayRef());

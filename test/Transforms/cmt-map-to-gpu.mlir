@@ -128,3 +128,74 @@ func.func @scalar(%a: memref<8xf32>, %b: memref<f32>) {
   }
   return
 }
+
+// -----
+
+// A hand-written nest whose channel loop is marked `cmt.lanes`: one warp per
+// point (6 points, 192 threads), the loop strided over the lanes, its sum
+// completed by five XOR shuffles and then added to the loop's initial value;
+// the private array's scope is gone (a thread runs one point), and the
+// constants are cloned into the kernel, not passed to it.
+// CHECK-LABEL: func.func @warp_rows
+// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %c1{{.*}}) threads({{.*}}) in (%{{.*}} = %c192
+// CHECK:        %[[LANE:.*]] = arith.remui %{{.*}}, %c32
+// CHECK:        %[[ROW:.*]] = arith.divui %{{.*}}, %c32
+// CHECK:        arith.cmpi ult, %[[ROW]], %c6
+// CHECK:        %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK-NOT:    memref.alloca_scope
+// CHECK:        memref.alloca() : memref<4xf32>
+// CHECK:        %[[SCALED:.*]] = arith.muli %[[LANE]], %c1
+// CHECK:        %[[FIRST:.*]] = arith.addi %{{.*}}, %[[SCALED]]
+// CHECK:        %[[STRIDE:.*]] = arith.muli %c1{{.*}}, %c32
+// CHECK:        %[[SUM:.*]] = scf.for %{{.*}} = %[[FIRST]] to %c40 step %[[STRIDE]] iter_args(%{{.*}} = %cst
+// CHECK-NOT:    cmt.lanes
+// CHECK:        gpu.shuffle xor %[[SUM]], %c16
+// CHECK-COUNT-4: gpu.shuffle xor
+// CHECK:        %[[TOTAL:.*]] = arith.addf %[[ONE]], %{{.*}} : f32
+// CHECK:        memref.store %[[TOTAL]]
+func.func @warp_rows(%x: memref<6x40xf32>, %out: memref<6xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c6 = arith.constant 6 : index
+  %c40 = arith.constant 40 : index
+  %one = arith.constant 1.0 : f32
+  scf.parallel (%i) = (%c0) to (%c6) step (%c1) {
+    memref.alloca_scope {
+      %s = memref.alloca() : memref<4xf32>
+      %sum = scf.for %j = %c0 to %c40 step %c1 iter_args(%acc = %one) -> (f32) {
+        %v = memref.load %x[%i, %j] : memref<6x40xf32>
+        %a = arith.addf %acc, %v : f32
+        scf.yield %a : f32
+      } {cmt.lanes}
+      memref.store %sum, %s[%c0] : memref<4xf32>
+      memref.store %sum, %out[%i] : memref<6xf32>
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Without marked loops, a point per thread.
+// CHECK-LABEL: func.func @thread_rows
+// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %c1{{.*}}) threads({{.*}}) in (%{{.*}} = %c32
+// CHECK-NOT:  gpu.shuffle
+// CHECK:      scf.for
+func.func @thread_rows(%x: memref<6x40xf32>, %out: memref<6xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c6 = arith.constant 6 : index
+  %c40 = arith.constant 40 : index
+  %zero = arith.constant 0.0 : f32
+  scf.parallel (%i) = (%c0) to (%c6) step (%c1) {
+    %sum = scf.for %j = %c0 to %c40 step %c1 iter_args(%acc = %zero) -> (f32) {
+      %v = memref.load %x[%i, %j] : memref<6x40xf32>
+      %a = arith.addf %acc, %v : f32
+      scf.yield %a : f32
+    }
+    memref.store %sum, %out[%i] : memref<6xf32>
+    scf.reduce
+  }
+  return
+}

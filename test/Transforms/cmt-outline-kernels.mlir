@@ -1,4 +1,4 @@
-// RUN: cmt-opt %s -cmt-outline-kernels | FileCheck %s
+// RUN: cmt-opt %s -split-input-file -cmt-outline-kernels | FileCheck %s
 
 // The copy into the padded buffer's interior moves out together with the
 // subview that makes the interior; the kernel takes whole buffers; constants
@@ -28,5 +28,43 @@ func.func @forward(%x: memref<1x4x4x2xf32>, %out: memref<1x6x6x2xf32>) {
     linalg.yield %m : f32
   }
   memref.dealloc %alloc : memref<1x6x6x2xf32>
+  return
+}
+
+// -----
+
+// A hand-written parallel nest: its bounds are cloned in, the cast to a
+// dynamic layout that its body reads through travels inside (the kernel
+// takes the whole buffer), and the private array moves to the kernel's
+// entry, out of the loop.
+// CHECK-LABEL: func.func private @forward_kernel_0
+// CHECK-SAME: (%[[X:.*]]: memref<6x40xf32>, %[[OUT:.*]]: memref<6xf32>)
+// CHECK-NEXT: %[[S:.*]] = memref.alloca() : memref<4xf32>
+// CHECK:      %[[V:.*]] = memref.cast %[[X]]
+// CHECK:      scf.parallel
+// CHECK-NOT:  memref.alloca
+// CHECK:      memref.load %[[V]]
+// CHECK:      memref.store {{.*}}, %[[S]]
+// CHECK-LABEL: func.func @forward
+// CHECK:      call @forward_kernel_0(%arg0, %arg1) : (memref<6x40xf32>, memref<6xf32>) -> ()
+func.func @forward(%x: memref<6x40xf32>, %out: memref<6xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c6 = arith.constant 6 : index
+  %c40 = arith.constant 40 : index
+  %zero = arith.constant 0.0 : f32
+  %v = memref.cast %x : memref<6x40xf32> to memref<6x40xf32, strided<[?, ?], offset: ?>>
+  scf.parallel (%i) = (%c0) to (%c6) step (%c1) {
+    %s = memref.alloca() : memref<4xf32>
+    %sum = scf.for %j = %c0 to %c40 step %c1 iter_args(%acc = %zero) -> (f32) {
+      %e = memref.load %v[%i, %j] : memref<6x40xf32, strided<[?, ?], offset: ?>>
+      %a = arith.addf %acc, %e : f32
+      scf.yield %a : f32
+    }
+    memref.store %sum, %s[%c0] : memref<4xf32>
+    %r = memref.load %s[%c0] : memref<4xf32>
+    memref.store %r, %out[%i] : memref<6xf32>
+    scf.reduce
+  }
   return
 }

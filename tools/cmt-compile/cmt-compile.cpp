@@ -89,6 +89,11 @@ static cl::opt<std::string> rematerialize(
              "keeping them through the memory peak: on, off, or auto (on for cuda, where memory is "
              "the limit; off for cpu, where it costs time and memory is plentiful)"),
     cl::init("auto"), cl::cat(options));
+static cl::opt<std::string> fuseAttention(
+    "fuse-attention",
+    cl::desc("each attention as one loop nest over query rows, its scores never in memory (one "
+             "warp per row on the GPU): on, off, or auto (on for cuda; off for cpu, where the micro-kernel GEMMs of the unfused form are faster)"),
+    cl::init("auto"), cl::cat(options));
 static cl::opt<int64_t>
     resolution("resolution",
                cl::desc("Override the model's input resolution (e.g. 32 for 28 x 28 data)"),
@@ -306,8 +311,9 @@ int main(int argc, char **argv) {
     return fail("--mode=" + mode + " is not supported (infer, train and train-forward are)");
   if (batch <= 0)
     return fail("--batch must be positive");
-  if (rematerialize != "auto" && rematerialize != "on" && rematerialize != "off")
-    return fail("--rematerialize must be on, off or auto, got '" + rematerialize + "'");
+  for (const cl::opt<std::string> *flag : {&rematerialize, &fuseAttention})
+    if (*flag != "auto" && *flag != "on" && *flag != "off")
+      return fail("--" + flag->ArgStr.str() + " must be on, off or auto, got '" + *flag + "'");
   if ((emit == Emit::Obj || emit == Emit::Exe) && outputPath == "-" && exportOnnx.empty())
     return fail("-o is required for -emit=obj and -emit=exe");
 
@@ -406,6 +412,7 @@ int main(int argc, char **argv) {
   // A training step's peak is the activations saved for its backward.
   linalgOptions.rematerialize =
       trainStep && (rematerialize == "on" || (rematerialize == "auto" && cuda));
+  linalgOptions.fuseAttention = fuseAttention == "on" || (fuseAttention == "auto" && cuda);
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildLinalgPipeline(pm, linalgOptions);
       })))

@@ -44,9 +44,17 @@ def ConvertCMTToLinalg : Pass<"convert-cmt-to-linalg", "mlir::func::FuncOp"> {
            "statistics over every rank of a data-parallel run through "
            "`cmt.all_reduce batch_norm` (the runtime's --sync-bn; the identity "
            "without it)">,
+    Option<"fuseAttention", "fuse-attention", "bool", /*default=*/"false",
+           "Each cmt.attention as one `scf.parallel` over query rows on "
+           "buffers (`bufferization.to_buffer` in, `to_tensor` out): a row's "
+           "scores stay in a private array of m floats, never in memory. "
+           "Its channel loops are marked `cmt.lanes`: cmt-map-to-gpu runs a "
+           "row per warp and spreads them over the lanes">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
-                           "::mlir::arith::ArithDialect", "::mlir::math::MathDialect"];
+                           "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::bufferization::BufferizationDialect"];
 }
 
 def CMTLowerCollectives : Pass<"cmt-lower-collectives", "mlir::ModuleOp"> {

@@ -47,6 +47,10 @@ struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> 
   Option<bool> syncBatchNorm{*this, "sync-batch-norm",
                              llvm::cl::desc("Batch-norm statistics over every rank (runtime --sync-bn)"),
                              llvm::cl::init(false)};
+  Option<bool> fuseAttention{*this, "fuse-attention",
+                             llvm::cl::desc("Each attention as one loop nest over query rows "
+                                            "(one warp per row on the GPU)"),
+                             llvm::cl::init(false)};
   Option<bool> rematerialize{*this, "rematerialize",
                              llvm::cl::desc("Recompute elementwise values read past the memory peak "
                                             "(cmt-rematerialize; a training step's saved activations)"),

@@ -98,7 +98,7 @@ def CMTLowerCopies : Pass<"cmt-lower-copies", "mlir::func::FuncOp"> {
 }
 
 def CMTOutlineKernels : Pass<"cmt-outline-kernels", "mlir::ModuleOp"> {
-  let summary = "Move each linalg op and copy on buffers into a function of its own";
+  let summary = "Move each loop nest on buffers (linalg, copy, scf.parallel) into a function of its own";
   let description = [{
     After bufferization `@forward` is one function holding every loop nest
     of the network; LLVM's optimiser is superlinear in function size, so
@@ -106,7 +106,10 @@ def CMTOutlineKernels : Pass<"cmt-outline-kernels", "mlir::ModuleOp"> {
     buffers moves into a private, never-inlined function, together with the
     chain of view ops (subview, expand/collapse_shape, ...) that feeds it, so
     that every kernel argument is a whole buffer with an identity layout (the
-    bare-pointer calling convention needs that).
+    bare-pointer calling convention needs that). A top-level `scf.parallel`
+    (a hand-written nest) is a kernel too; since the CPU runs its points one
+    after another, its private arrays (`memref.alloca`) move to the kernel's
+    entry: left in the loop, each point would grow the stack.
 
     Before:
     ```mlir
@@ -174,7 +177,12 @@ def CMTMapToGPU : Pass<"cmt-map-to-gpu", "mlir::ModuleOp"> {
     warp per output: the lanes stride through the reduction, innermost
     dimension fastest, and combine with butterfly shuffles; a fill (or a
     copy of a filled buffer) that alone initialises its output becomes the
-    kernel's starting value instead of a launch of its own.
+    kernel's starting value instead of a launch of its own. A top-level
+    `scf.parallel` (a hand-written nest, such as the fused attention) maps
+    the same way, one thread per point, or one warp per point where its body
+    has `scf.for` loops marked `cmt.lanes`: those loops are strided over the
+    lanes and their sums completed by shuffles
+    (include/cmt/Transforms/Utils/Lanes.h).
     Contractions that `convert-linalg-to-ukernels`
     turned into BLAS calls are host calls and stay as they are.
 

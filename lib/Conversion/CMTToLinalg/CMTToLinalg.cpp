@@ -442,6 +442,8 @@ Lowering::Heads Lowering::attentionHeads(Value query, Value key, Value value, Va
 }
 
 LogicalResult Lowering::lower(AttentionOp op) {
+  if (fuseAttention)
+    return fusedAttention(op);
   Heads h = attentionHeads(op.getQuery(), op.getKey(), op.getValue(), op.getBias(), op.getHeads(),
                            op.getScale().convertToDouble());
   Value p = h.p, vh = h.v;
@@ -609,7 +611,7 @@ struct ConvertCMTToLinalgPass : cmt::impl::ConvertCMTToLinalgBase<ConvertCMTToLi
       func.emitError("convert-cmt-to-linalg expects a function of one block");
       return signalPassFailure();
     }
-    Lowering lowering(func, gatherDepthwise, syncBatchNorm);
+    Lowering lowering(func, gatherDepthwise, syncBatchNorm, fuseAttention);
     if (failed(lowering.run()))
       signalPassFailure();
   }

@@ -28,8 +28,9 @@ using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
 
 class Lowering {
 public:
-  Lowering(func::FuncOp func, bool gatherDepthwise, bool syncBatchNorm = false)
-      : func(func), b(func.getContext()), gatherDepthwise(gatherDepthwise), syncBatchNorm(syncBatchNorm) {}
+  Lowering(func::FuncOp func, bool gatherDepthwise, bool syncBatchNorm = false, bool fuseAttention = false)
+      : func(func), b(func.getContext()), gatherDepthwise(gatherDepthwise), syncBatchNorm(syncBatchNorm),
+        fuseAttention(fuseAttention) {}
 
   LogicalResult run();
 
@@ -295,6 +296,10 @@ private:
     Value q, k, v, p;
   };
   Heads attentionHeads(Value query, Value key, Value value, Value bias, int64_t heads, double scale);
+  /// cmt.attention as one loop nest over query rows (FusedAttention.cpp).
+  LogicalResult fusedAttention(AttentionOp op);
+  /// A read-only buffer of tensor `t` for hand-written loops.
+  Value readBuffer(Value t);
 
   // Gradients and the optimizer (TrainToLinalg.cpp).
   LogicalResult lower(DropPathOp op);
@@ -326,7 +331,7 @@ private:
 
   func::FuncOp func;
   OpBuilder b;
-  bool gatherDepthwise, syncBatchNorm;
+  bool gatherDepthwise, syncBatchNorm, fuseAttention;
   Location loc = b.getUnknownLoc();
   DenseMap<Value, Value> lowered;
   llvm::DenseSet<Value> ownLayout;

@@ -1,5 +1,6 @@
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg -verify-diagnostics | FileCheck %s
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=sync-batch-norm=1 -verify-diagnostics | FileCheck %s --check-prefix=SYNC
+// RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=fuse-attention=1 -verify-diagnostics | FileCheck %s --check-prefix=FUSED
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=gather-depthwise=1 -verify-diagnostics | FileCheck %s --check-prefix=GATHER
 
 // An NCHW argument is transposed to NHWC once, however often it is used; the
@@ -108,6 +109,28 @@ func.func @batch_norm(%x: tensor<1x8x4x4xf32>, %p: tensor<8xf32>) -> tensor<1x8x
 // CHECK:      arith.divf
 // CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]{{.*}} outs({{.*}} : tensor<2x16x2x4xf32>)
 // CHECK:      tensor.collapse_shape {{.*}} into tensor<2x16x8xf32>
+// Fused: one loop nest over query rows (b, n, h) on buffers; a row's four
+// scores in a private array; the head's channel loops marked for the lanes.
+// FUSED-LABEL: func.func @attention
+// FUSED-NOT:  linalg.generic
+// FUSED-DAG:  %[[Q:.*]] = bufferization.to_buffer %arg0 read_only
+// FUSED-DAG:  %[[BIAS:.*]] = bufferization.to_buffer %arg3 read_only
+// FUSED-DAG:  %[[OUT:.*]] = memref.alloc() : memref<2x16x8xf32>
+// FUSED:      scf.parallel (%[[B:.*]], %[[N:.*]], %[[H:.*]]) = {{.*}} to (%c2, %c16, %c2
+// FUSED:      memref.alloca_scope
+// FUSED:      %[[S:.*]] = memref.alloca() : memref<4xf32>
+// FUSED:      memref.load %[[Q]][%[[B]], %[[N]],
+// FUSED:      } {cmt.lanes}
+// FUSED:      memref.load %[[BIAS]][%[[H]], %[[N]],
+// FUSED:      arith.mulf {{.*}}, %cst{{.*}}
+// FUSED:      memref.store {{.*}}, %[[S]]
+// FUSED:      arith.maximumf
+// FUSED:      math.exp
+// FUSED:      memref.store {{.*}}, %[[OUT]][%[[B]], %[[N]],
+// FUSED-NEXT: } {cmt.lanes}
+// FUSED:      bufferization.to_tensor %[[OUT]] restrict writable
+// FUSED-NOT:  linalg.generic
+// FUSED:      return
 func.func @attention(%q: tensor<2x16x8xf32>, %k: tensor<2x4x8xf32>, %v: tensor<2x4x8xf32>, %pos: tensor<2x16x4xf32>) -> tensor<2x16x8xf32> {
   %0 = cmt.attention %q, %k, %v, %pos heads = 2 scale = 0.5 : tensor<2x16x8xf32>, tensor<2x4x8xf32>, tensor<2x16x4xf32>
   return %0 : tensor<2x16x8xf32>
