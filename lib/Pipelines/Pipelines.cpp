@@ -47,13 +47,15 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
   f.addPass(createConvertCMTToLinalg(conversion));
   f.addPass(createCanonicalizerPass());
   f.addPass(createCSEPass());
-  f.addPass(createCMTFuseElementwise());
+  CMTFuseElementwiseOptions fusion;
+  fusion.recomputeSmall = options.recomputeSmall;
+  f.addPass(createCMTFuseElementwise(fusion));
   f.addPass(createCanonicalizerPass());
   f.addPass(createCSEPass());
   if (options.rematerialize) {
     // No CSE after this: it would merge the recomputations back.
     f.addPass(createCMTRematerialize());
-    f.addPass(createCMTFuseElementwise());
+    f.addPass(createCMTFuseElementwise(fusion));
     f.addPass(createCanonicalizerPass());
   }
   pm.addPass(createCMTLowerCollectives());

@@ -1,4 +1,6 @@
 // RUN: cmt-opt %s -split-input-file -cmt-fuse-elementwise | FileCheck %s
+// RUN: cmt-opt %s -split-input-file -cmt-fuse-elementwise=recompute-small=7 | FileCheck %s
+// RUN: cmt-opt %s -split-input-file -cmt-fuse-elementwise=recompute-small=8 | FileCheck %s --check-prefix=SMALL
 
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #col = affine_map<(d0, d1) -> (d1)>
@@ -6,6 +8,13 @@
 // GELU then batch norm: one pass over the tensor; the per-channel scale is
 // still computed once (its consumer reads it through a broadcast).
 // CHECK-LABEL: func.func @chain
+// With recompute-small of at least its 8 elements, the scale is recomputed
+// in the one kernel left.
+// SMALL-LABEL: func.func @chain
+// SMALL:      linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<4x8xf32>, tensor<8xf32>)
+// SMALL-DAG:    math.erf
+// SMALL-DAG:    math.rsqrt
+// SMALL-NOT:  linalg.generic
 // CHECK:      %[[SCALE:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<8xf32>)
 // CHECK:      linalg.generic {{.*}} ins(%arg0, %[[SCALE]] : tensor<4x8xf32>, tensor<8xf32>)
 // CHECK:        math.erf
@@ -41,6 +50,7 @@ func.func @chain(%x: tensor<4x8xf32>, %v: tensor<8xf32>) -> tensor<4x8xf32> {
 
 // A producer with two users stays (fusing would compute it twice).
 // CHECK-LABEL: func.func @two_users
+// SMALL-LABEL: func.func @two_users
 // CHECK-COUNT-3: linalg.generic
 func.func @two_users(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
   %e = tensor.empty() : tensor<4x8xf32>

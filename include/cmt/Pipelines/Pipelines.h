@@ -51,6 +51,10 @@ struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> 
                              llvm::cl::desc("Each attention as one loop nest over query rows "
                                             "(one warp per row on the GPU)"),
                              llvm::cl::init(false)};
+  Option<int64_t> recomputeSmall{*this, "recompute-small",
+                                 llvm::cl::desc("Fuse producers of at most this many elements into "
+                                                "every elementwise reader, recomputed (the GPU's choice)"),
+                                 llvm::cl::init(0)};
   Option<bool> rematerialize{*this, "rematerialize",
                              llvm::cl::desc("Recompute elementwise values read past the memory peak "
                                             "(cmt-rematerialize; a training step's saved activations)"),

@@ -5,7 +5,7 @@
 include "mlir/Pass/PassBase.td"
 
 def CMTFuseElementwise : Pass<"cmt-fuse-elementwise", "mlir::func::FuncOp"> {
-  let summary = "Fuse chains of elementwise linalg ops without recomputation";
+  let summary = "Fuse chains of elementwise linalg ops, recomputing only small producers";
   let description = [{
     Upstream producer-consumer fusion of `linalg.generic`s, restricted so that
     fusion never costs work: the producer is elementwise and has one use, the
@@ -23,7 +23,18 @@ def CMTFuseElementwise : Pass<"cmt-fuse-elementwise", "mlir::func::FuncOp"> {
     ```mlir
     %y = linalg.generic {...} ins(%x, %scale, %shift) outs(%e1) { erf ... mul, add }
     ```
+
+    With `recompute-small=N`, a producer of at most N elements is fused
+    into every elementwise reader, broadcast or not, and recomputed there:
+    on the GPU, the per-channel batch-norm arithmetic (`gamma * rsqrt(var +
+    eps)`, `beta - mean * scale`) costs a few instructions per element of
+    the kernel that applies it instead of two launches of its own.
   }];
+  let options = [
+    Option<"recomputeSmall", "recompute-small", "int64_t", /*default=*/"0",
+           "Fuse and recompute producers of at most this many elements into "
+           "every elementwise reader (0: never recompute)">,
+  ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
