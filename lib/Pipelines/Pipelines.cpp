@@ -41,7 +41,7 @@ void cmt::buildBackwardPipeline(OpPassManager &pm, bool dataParallel) {
 void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &options) {
   OpPassManager &f = pm.nest<func::FuncOp>();
   ConvertCMTToLinalgOptions conversion;
-  conversion.gatherDepthwise = options.gatherDepthwise;
+  conversion.gatherWindows = options.gatherWindows;
   conversion.syncBatchNorm = options.syncBatchNorm;
   conversion.fuseAttention = options.fuseAttention;
   f.addPass(createConvertCMTToLinalg(conversion));

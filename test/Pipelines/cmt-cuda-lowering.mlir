@@ -1,5 +1,5 @@
-// RUN: cmt-opt %models/cmt-micro.mlir -cmt-graph=batch=2 -cmt-linalg=gather-depthwise=true -cmt-cuda-lowering | FileCheck %s
-// RUN: cmt-opt %models/cmt-micro.mlir -cmt-graph=batch=2 -cmt-linalg=gather-depthwise=true -cmt-cuda-kernels=chip=sm_80 | FileCheck %s --check-prefix=KERNELS
+// RUN: cmt-opt %models/cmt-micro.mlir -cmt-graph=batch=2 -cmt-linalg=gather-windows=true -cmt-cuda-lowering | FileCheck %s
+// RUN: cmt-opt %models/cmt-micro.mlir -cmt-graph=batch=2 -cmt-linalg=gather-windows=true -cmt-cuda-kernels=chip=sm_80 | FileCheck %s --check-prefix=KERNELS
 
 // linalg -> host LLVM + NVVM kernels: @forward takes bare pointers, allocates
 // through the runtime's arena, launches kernels and calls cuBLAS; kernels

@@ -103,13 +103,13 @@ protected:
     return module;
   }
 
-  /// `gatherDepthwise`: lower as for the GPU (its depthwise gathers run here too).
-  void run(const Case &c, double tolerance = 2e-3, bool gatherDepthwise = false) {
+  /// `gatherWindows`: lower as for the GPU (its depthwise gathers run here too).
+  void run(const Case &c, double tolerance = 2e-3, bool gatherWindows = false) {
     RankedTensorType resultType;
     OwningOpRef<ModuleOp> module = buildModule(c, resultType);
     PassManager pm(&ctx);
     cmt::LinalgPipelineOptions linalg;
-    linalg.gatherDepthwise = gatherDepthwise;
+    linalg.gatherWindows = gatherWindows;
     cmt::buildLinalgPipeline(pm, linalg);
     cmt::buildCPULoweringPipeline(pm);
     ASSERT_TRUE(succeeded(pm.run(*module)));
@@ -208,14 +208,20 @@ TEST_F(GradientCheck, DenseConv3x3) {
 }
 // Kernel 5, padding 1, more output than input channels: the input gradient
 // reads the per-tap products padded by 3.
+// The weight gradient reads the input's patches: from a padded copy on the
+// CPU, gathered with bounds checks on the GPU; both lowerings run here.
 TEST_F(GradientCheck, DenseConv5x5Pad1) {
-  run({{f32({2, 3, 7, 6}), f32({4, 3, 5, 5}), f32({4})}, {0, 1, 2},
-       [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 1, 1, 1); }});
+  for (bool gather : {false, true})
+    run({{f32({2, 3, 7, 6}), f32({4, 3, 5, 5}), f32({4})}, {0, 1, 2},
+         [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 1, 1, 1); }},
+        2e-3, gather);
 }
 TEST_F(GradientCheck, DenseConvStride2NoInputGradient) {
   // The stem's first convolution: its input is the image, so no input gradient.
-  run({{f32({2, 3, 8, 8}), f32({4, 3, 3, 3}), f32({4})}, {1, 2},
-       [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 2, 1, 1); }});
+  for (bool gather : {false, true})
+    run({{f32({2, 3, 8, 8}), f32({4, 3, 3, 3}), f32({4})}, {1, 2},
+         [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 2, 1, 1); }},
+        2e-3, gather);
 }
 TEST_F(GradientCheck, PatchConv2x2) {
   run({{f32({2, 3, 9, 8}), f32({5, 3, 2, 2}), f32({5})}, {0, 1, 2},
@@ -232,7 +238,7 @@ TEST_F(GradientCheck, DepthwiseConv3x3) {
 TEST_F(GradientCheck, DepthwiseConv3x3Gather) {
   run({{f32({2, 4, 5, 5}), f32({4, 1, 3, 3}), f32({4})}, {0, 1, 2},
        [](OpBuilder &b, Location l, ValueRange a) { return conv(b, l, a, 1, 1, 4); }},
-      2e-3, /*gatherDepthwise=*/true);
+      2e-3, /*gatherWindows=*/true);
 }
 // Kernel 5, padding 1: the input gradient pads dy by 3, and the kernel is
 // flipped across more than one tap.

@@ -94,6 +94,11 @@ static cl::opt<std::string> fuseAttention(
     cl::desc("each attention as one loop nest over query rows, its scores never in memory (one "
              "warp per row on the GPU): on, off, or auto (on for cuda; off for cpu, where the micro-kernel GEMMs of the unfused form are faster)"),
     cl::init("auto"), cl::cat(options));
+static cl::opt<std::string> gatherWindows(
+    "gather-windows",
+    cl::desc("read padded convolution windows (depthwise, im2col) with bounds checks instead of from "
+             "a padded copy: on, off, or auto (on for cuda; off for cpu, whose padded loops vectorise)"),
+    cl::init("auto"), cl::cat(options));
 static cl::opt<int64_t> recomputeSmall(
     "recompute-small",
     cl::desc("fuse elementwise producers of at most N elements (per-channel batch-norm arithmetic) "
@@ -323,7 +328,7 @@ int main(int argc, char **argv) {
     return fail("--batch must be positive");
   if (recomputeSmall < -1)
     return fail("--recompute-small must be a number of elements, or -1 for auto");
-  for (const cl::opt<std::string> *flag : {&rematerialize, &fuseAttention})
+  for (const cl::opt<std::string> *flag : {&rematerialize, &fuseAttention, &gatherWindows})
     if (*flag != "auto" && *flag != "on" && *flag != "off")
       return fail("--" + flag->ArgStr.str() + " must be on, off or auto, got '" + *flag + "'");
   if ((emit == Emit::Obj || emit == Emit::Exe) && outputPath == "-" && exportOnnx.empty())
@@ -418,7 +423,7 @@ int main(int argc, char **argv) {
   }
 
   cmt::LinalgPipelineOptions linalgOptions;
-  linalgOptions.gatherDepthwise = cuda;
+  linalgOptions.gatherWindows = gatherWindows == "on" || (gatherWindows == "auto" && cuda);
   // Training executables run data-parallel (mpirun, torchrun) as well as alone.
   linalgOptions.syncBatchNorm = trainStep;
   // A training step's peak is the activations saved for its backward.

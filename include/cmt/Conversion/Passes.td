@@ -33,12 +33,14 @@ def ConvertCMTToLinalg : Pass<"convert-cmt-to-linalg", "mlir::func::FuncOp"> {
     ```
   }];
   let options = [
-    Option<"gatherDepthwise", "gather-depthwise", "bool", /*default=*/"false",
-           "Padded depthwise convolutions as one elementwise generic that reads "
-           "its window with bounds checks (no padded copy, no bias pass; fuses "
-           "with what follows it). The GPU pipeline uses it: one thread per "
-           "output element. The CPU keeps the padded window reduction, which "
-           "vectorises along channels">,
+    Option<"gatherWindows", "gather-windows", "bool", /*default=*/"false",
+           "Padded convolution windows read with bounds checks instead of "
+           "from a padded copy: a depthwise convolution becomes one "
+           "elementwise generic (no bias pass; fuses with what follows it), "
+           "a dense one's patches (im2col) one generic of gathers (no fill "
+           "and copy of a padded buffer). The GPU pipeline uses it: one "
+           "thread per output element. The CPU keeps the padded forms, whose "
+           "loops vectorise along channels">,
     Option<"syncBatchNorm", "sync-batch-norm", "bool", /*default=*/"false",
            "Training-mode batch norms (and their gradients) reduce their "
            "statistics over every rank of a data-parallel run through "

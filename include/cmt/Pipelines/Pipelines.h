@@ -40,10 +40,10 @@ void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &opt
 void buildBackwardPipeline(mlir::OpPassManager &pm, bool dataParallel = false);
 
 struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> {
-  Option<bool> gatherDepthwise{*this, "gather-depthwise",
-                               llvm::cl::desc("Padded depthwise convolutions as elementwise "
-                                              "gathers (the GPU's choice)"),
-                               llvm::cl::init(false)};
+  Option<bool> gatherWindows{*this, "gather-windows",
+                             llvm::cl::desc("Padded convolution windows (depthwise, im2col) read "
+                                            "with bounds checks, no padded copy (the GPU's choice)"),
+                             llvm::cl::init(false)};
   Option<bool> syncBatchNorm{*this, "sync-batch-norm",
                              llvm::cl::desc("Batch-norm statistics over every rank (runtime --sync-bn)"),
                              llvm::cl::init(false)};

@@ -24,19 +24,70 @@ using namespace mlir;
 using namespace cmt;
 using namespace cmt::detail;
 
+namespace {
+/// Inside a generic body: reads an NHWC image, flattened, at one tap of a
+/// convolution window, zero where the tap falls into the padding (the
+/// coordinates are clamped, the value selected away). Offsets are computed in
+/// 32-bit integers where the image fits: on the GPU these gathers are bound
+/// by integer instructions, and 64-bit ones cost twice as many.
+struct TapReader {
+  TapReader(OpBuilder &nb, Location l, Value flatX, ArrayRef<int64_t> nhwc, ArrayRef<int64_t> strides,
+            ArrayRef<int64_t> padding)
+      : nb(nb), l(l), flatX(flatX), nhwc(nhwc), strides(strides), padding(padding),
+        intType(nhwc[0] * nhwc[1] * nhwc[2] * nhwc[3] < (int64_t(1) << 31) ? Type(nb.getI32Type())
+                                                                          : Type(nb.getIndexType())) {}
+
+  Value cint(int64_t v) { return arith::ConstantOp::create(nb, l, nb.getIntegerAttr(intType, v)); }
+  /// Loop dimension `d` of the generic, in the offsets' integer type.
+  Value index(int64_t d) {
+    Value i = linalg::IndexOp::create(nb, l, d);
+    return intType.isIndex() ? i : arith::IndexCastOp::create(nb, l, intType, i).getResult();
+  }
+  Value toIndex(Value v) {
+    return intType.isIndex() ? v : arith::IndexCastOp::create(nb, l, nb.getIndexType(), v).getResult();
+  }
+  Value mul(Value a, int64_t v) { return arith::MulIOp::create(nb, l, a, cint(v)); }
+  Value add(Value a, Value v) { return arith::AddIOp::create(nb, l, a, v); }
+
+  /// The input element under output (n, oh, ow, c) at tap (th, tw).
+  Value read(Value n, Value oh, Value ow, Value c, Value th, Value tw) {
+    Value inH, inW;
+    Value ih = coord(oh, strides[0], th, padding[0], nhwc[1], inH);
+    Value iw = coord(ow, strides[1], tw, padding[1], nhwc[2], inW);
+    Value offset = add(mul(add(mul(add(mul(n, nhwc[1]), ih), nhwc[2]), iw), nhwc[3]), c);
+    Value v = tensor::ExtractOp::create(nb, l, flatX, ValueRange{toIndex(offset)});
+    Value zero = arith::ConstantOp::create(nb, l, nb.getZeroAttr(v.getType()));
+    return arith::SelectOp::create(nb, l, arith::AndIOp::create(nb, l, inH, inW), v, zero);
+  }
+
+private:
+  /// One coordinate of a tap, clamped into the image, and whether it was inside.
+  Value coord(Value o, int64_t stride, Value tap, int64_t pad, int64_t size, Value &inside) {
+    Value i = add(add(mul(o, stride), tap), cint(-pad));
+    Value lo = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, i, cint(0));
+    Value hi = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, i, cint(size));
+    inside = arith::AndIOp::create(nb, l, lo, hi);
+    Value clamped = arith::MaxSIOp::create(nb, l, i, cint(0));
+    return arith::MinSIOp::create(nb, l, clamped, cint(size - 1));
+  }
+
+  OpBuilder &nb;
+  Location l;
+  Value flatX;
+  ArrayRef<int64_t> nhwc, strides, padding;
+
+public:
+  Type intType;
+};
+} // namespace
+
 /// Depthwise convolution as an elementwise generic over (n, oh, ow, c): the
 /// body starts from the bias (or zero) and adds the window's taps in (kh, kw) order
-/// (the order of the window reduction, so both lowerings round alike),
-/// reading the input at clamped coordinates and zeroing taps that fall into
-/// the padding. Input and weight are read as flat vectors at offsets
-/// computed in 32-bit integers where they fit: on the GPU this kernel is
-/// bound by integer instructions, and 64-bit ones cost twice as many.
+/// (the order of the window reduction, so both lowerings round alike).
 Value Lowering::depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
                                 ArrayRef<int64_t> strides, ArrayRef<int64_t> padding) {
-  ArrayRef<int64_t> in = shapeOf(x), ws = shapeOf(w);
-  int64_t kh = ws[2], kw = ws[3], H = in[1], W = in[2], C = in[3];
-  int64_t numel = in[0] * H * W * C;
-  Type intType = numel < (int64_t(1) << 31) ? Type(b.getI32Type()) : Type(b.getIndexType());
+  ArrayRef<int64_t> ws = shapeOf(w);
+  int64_t kh = ws[2], kw = ws[3];
   Value flatX = collapse(x, {{0, 1, 2, 3}});
   Value flatW = collapse(w, {{0, 1, 2, 3}});
   SmallVector<Value> ins;
@@ -46,58 +97,43 @@ Value Lowering::depthwiseGather(Value x, Value w, Value bias, ArrayRef<int64_t> 
     maps.push_back(dims(4, {3}));
   }
   maps.push_back(identity(4));
+  ArrayRef<int64_t> nhwc = shapeOf(x);
   return generic(
       ins, empty(outShape), maps, {kPar, kPar, kPar, kPar},
       [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        auto cint = [&](int64_t v) -> Value {
-          return arith::ConstantOp::create(nb, l, nb.getIntegerAttr(intType, v));
-        };
-        auto index = [&](int64_t d) -> Value {
-          Value i = linalg::IndexOp::create(nb, l, d);
-          return intType.isIndex() ? i : arith::IndexCastOp::create(nb, l, intType, i).getResult();
-        };
-        auto toIndex = [&](Value v) -> Value {
-          return intType.isIndex() ? v
-                                   : arith::IndexCastOp::create(nb, l, nb.getIndexType(), v).getResult();
-        };
-        auto mul = [&](Value a, int64_t v) { return arith::MulIOp::create(nb, l, a, cint(v)).getResult(); };
-        auto add = [&](Value a, Value v) { return arith::AddIOp::create(nb, l, a, v).getResult(); };
-        Value n = index(0), oh = index(1), ow = index(2), c = index(3);
-        Value zero = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0.0));
-        Value acc = bias ? args[0] : zero;
-        // One coordinate of a tap: clamped into the image, and whether it was inside.
-        auto coord = [&](Value o, int64_t stride, int64_t tap, int64_t pad, int64_t size,
-                         Value &inside) {
-          Value i = add(mul(o, stride), cint(tap - pad));
-          Value lo = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, i, cint(0));
-          Value hi = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, i, cint(size));
-          inside = arith::AndIOp::create(nb, l, lo, hi);
-          Value clamped = arith::MaxSIOp::create(nb, l, i, cint(0));
-          return arith::MinSIOp::create(nb, l, clamped, cint(size - 1)).getResult();
-        };
-        Value imageBase = mul(n, H);
-        Value weightBase = mul(c, kh * kw);
-        for (int64_t i = 0; i < kh; ++i) {
-          Value inH;
-          Value ih = coord(oh, strides[0], i, padding[0], H, inH);
-          Value row = mul(add(imageBase, ih), W);
+        TapReader taps(nb, l, flatX, nhwc, strides, padding);
+        Value n = taps.index(0), oh = taps.index(1), ow = taps.index(2), c = taps.index(3);
+        Value acc = bias ? args[0] : arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0.0)).getResult();
+        Value weightBase = taps.mul(c, kh * kw);
+        for (int64_t i = 0; i < kh; ++i)
           for (int64_t j = 0; j < kw; ++j) {
-            Value inW;
-            Value iw = coord(ow, strides[1], j, padding[1], W, inW);
-            Value offset = add(mul(add(row, iw), C), c);
-            Value v = tensor::ExtractOp::create(nb, l, flatX, ValueRange{toIndex(offset)});
-            v = arith::SelectOp::create(nb, l, arith::AndIOp::create(nb, l, inH, inW), v, zero);
+            Value v = taps.read(n, oh, ow, c, taps.cint(i), taps.cint(j));
             Value wv = tensor::ExtractOp::create(
-                nb, l, flatW, ValueRange{toIndex(add(weightBase, cint(i * kw + j)))});
+                nb, l, flatW, ValueRange{taps.toIndex(taps.add(weightBase, taps.cint(i * kw + j)))});
             acc = arith::AddFOp::create(nb, l, acc, arith::MulFOp::create(nb, l, v, wv));
           }
-        }
         return acc;
       });
 }
 
+/// The patches (im2col) of a padded convolution without the padded copy
+/// (gatherWindows): each patch element reads its tap with a bounds check.
+Value Lowering::patchesGather(Value x, ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+                              ArrayRef<int64_t> padding, ArrayRef<int64_t> outHW) {
+  ArrayRef<int64_t> s = shapeOf(x);
+  Value flatX = collapse(x, {{0, 1, 2, 3}});
+  return generic({}, empty({s[0], outHW[0], outHW[1], s[3], kernel[0], kernel[1]}), {identity(6)},
+                 SmallVector<IteratorType>(6, kPar), [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+                   TapReader taps(nb, l, flatX, s, strides, padding);
+                   return taps.read(taps.index(0), taps.index(1), taps.index(2), taps.index(3),
+                                    taps.index(4), taps.index(5));
+                 });
+}
+
 Value Lowering::patches(Value x, ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
                         ArrayRef<int64_t> padding, ArrayRef<int64_t> outHW) {
+  if (gatherWindows && (padding[0] > 0 || padding[1] > 0))
+    return patchesGather(x, kernel, strides, padding, outHW);
   Value padded = pad(x, padding[0], padding[1]);
   ArrayRef<int64_t> s = shapeOf(x);
   AffineExpr d0 = b.getAffineDimExpr(0), d1 = b.getAffineDimExpr(1),
@@ -111,7 +147,7 @@ Value Lowering::patches(Value x, ArrayRef<int64_t> kernel, ArrayRef<int64_t> str
 
 Value Lowering::depthwise(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
                           ArrayRef<int64_t> strides, ArrayRef<int64_t> padding) {
-  if (gatherDepthwise && (padding[0] > 0 || padding[1] > 0))
+  if (gatherWindows && (padding[0] > 0 || padding[1] > 0))
     return depthwiseGather(x, w, bias, outShape, strides, padding);
   // Loops (b, oh, ow, kh, kw, c) with the channel innermost, so every access
   // is contiguous and the loop vectorises. The weight is re-laid out
@@ -611,7 +647,7 @@ struct ConvertCMTToLinalgPass : cmt::impl::ConvertCMTToLinalgBase<ConvertCMTToLi
       func.emitError("convert-cmt-to-linalg expects a function of one block");
       return signalPassFailure();
     }
-    Lowering lowering(func, gatherDepthwise, syncBatchNorm, fuseAttention);
+    Lowering lowering(func, gatherWindows, syncBatchNorm, fuseAttention);
     if (failed(lowering.run()))
       signalPassFailure();
   }

@@ -28,8 +28,8 @@ using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
 
 class Lowering {
 public:
-  Lowering(func::FuncOp func, bool gatherDepthwise, bool syncBatchNorm = false, bool fuseAttention = false)
-      : func(func), b(func.getContext()), gatherDepthwise(gatherDepthwise), syncBatchNorm(syncBatchNorm),
+  Lowering(func::FuncOp func, bool gatherWindows, bool syncBatchNorm = false, bool fuseAttention = false)
+      : func(func), b(func.getContext()), gatherWindows(gatherWindows), syncBatchNorm(syncBatchNorm),
         fuseAttention(fuseAttention) {}
 
   LogicalResult run();
@@ -202,9 +202,12 @@ private:
                      return arith::AddFOp::create(nb, l, a[1], a[0]);
                    });
   }
-  /// Patches of a convolution's input (im2col): (n, oh, ow, c, kh, kw).
+  /// Patches of a convolution's input (im2col): (n, oh, ow, c, kh, kw), from
+  /// a padded copy, or gathered with bounds checks (gatherWindows).
   Value patches(Value nhwc, ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
                 ArrayRef<int64_t> padding, ArrayRef<int64_t> outHW);
+  Value patchesGather(Value nhwc, ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+                      ArrayRef<int64_t> padding, ArrayRef<int64_t> outHW);
   /// Per-channel statistics of a batch norm over every dimension but
   /// `channel`: the mean, the centred sum of squares and the count they are
   /// over. With synchronised batch norm the three are over every rank's
@@ -322,7 +325,7 @@ private:
   DenseMap<std::tuple<Value, Value, Value, Value, unsigned>, SmallVector<Value>> coefficients;
 
   /// Depthwise convolution of NHWC `x` by `w` (C, 1, kh, kw), plus `bias`
-  /// (C) where given: bounds-checked gathers on the GPU (gatherDepthwise),
+  /// (C) where given: bounds-checked gathers on the GPU (gatherWindows),
   /// a windowed generic otherwise.
   Value depthwise(Value x, Value w, Value bias, ArrayRef<int64_t> outShape,
                   ArrayRef<int64_t> strides, ArrayRef<int64_t> padding);
@@ -331,7 +334,7 @@ private:
 
   func::FuncOp func;
   OpBuilder b;
-  bool gatherDepthwise, syncBatchNorm, fuseAttention;
+  bool gatherWindows, syncBatchNorm, fuseAttention;
   Location loc = b.getUnknownLoc();
   DenseMap<Value, Value> lowered;
   llvm::DenseSet<Value> ownLayout;

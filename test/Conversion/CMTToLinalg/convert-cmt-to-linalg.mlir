@@ -1,7 +1,7 @@
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg -verify-diagnostics | FileCheck %s
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=sync-batch-norm=1 -verify-diagnostics | FileCheck %s --check-prefix=SYNC
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=fuse-attention=1 -verify-diagnostics | FileCheck %s --check-prefix=FUSED
-// RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=gather-depthwise=1 -verify-diagnostics | FileCheck %s --check-prefix=GATHER
+// RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=gather-windows=1 -verify-diagnostics | FileCheck %s --check-prefix=GATHER
 
 // An NCHW argument is transposed to NHWC once, however often it is used; the
 // 1x1 convolution is a contraction (c + a * b) whose initial value is the bias.
@@ -32,6 +32,18 @@ func.func @pointwise(%x: tensor<1x4x8x8xf32>, %w: tensor<6x4x1x1xf32>, %b: tenso
 // CHECK:      tensor.collapse_shape {{.*}} into tensor<16x27xf32>
 // CHECK:      tensor.collapse_shape %arg1 {{.*}} into tensor<8x27xf32>
 // CHECK:      iterator_types = ["parallel", "parallel", "reduction"]
+// With gathered windows, no padded copy: each patch element reads its tap,
+// bounds-checked, from the flattened image.
+// GATHER-LABEL: func.func @dense
+// GATHER-NOT:  tensor.pad
+// GATHER:      %[[FLAT:.*]] = tensor.collapse_shape {{.*}} into tensor<192xf32>
+// GATHER:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]} outs({{.*}} : tensor<1x4x4x3x3x3xf32>)
+// GATHER:      linalg.index 4
+// GATHER:      arith.cmpi slt
+// GATHER:      tensor.extract %[[FLAT]]
+// GATHER:      arith.select
+// GATHER:      iterator_types = ["parallel", "parallel", "reduction"]
+// GATHER-LABEL: func.func @depthwise
 func.func @dense(%x: tensor<1x3x8x8xf32>, %w: tensor<8x3x3x3xf32>, %b: tensor<8xf32>) -> tensor<1x8x4x4xf32> {
   %0 = cmt.conv2d %x, %w, %b strides = [2, 2] padding = [1, 1] groups = 1 : (tensor<1x3x8x8xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
   return %0 : tensor<1x8x4x4xf32>
