@@ -9,6 +9,11 @@
 
 namespace cmt::rt {
 
+// The element type of a GEMM's A and B (C is always f32): the last argument
+// of cmt_blas_sgemm.
+enum class BlasType : int64_t { F32 = 0, BF16 = 1 };
+inline int64_t blasTypeBytes(BlasType t) { return t == BlasType::BF16 ? 2 : 4; }
+
 struct BlasLayout {
   bool ok = false;
   bool rowMajor = false;  // stored row-major: as a column-major matrix it is the transpose

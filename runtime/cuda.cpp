@@ -34,7 +34,7 @@ using CUdeviceptr = unsigned long long;
 constexpr int kAttrMajor = 75, kAttrMinor = 76;  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_*
 constexpr int kCaptureRelaxed = 2;                // CU_STREAM_CAPTURE_MODE_RELAXED
 constexpr int kStreamNonBlocking = 1;
-constexpr int kOpN = 0, kOpT = 1, kR32F = 0;      // cublasOperation_t, CUDA_R_32F
+constexpr int kOpN = 0, kOpT = 1, kR32F = 0, kR16BF = 14;  // cublasOperation_t, CUDA_R_32F, CUDA_R_16BF
 constexpr int kCompute32F = 68, kCompute32FFast16BF = 75, kCompute32FFastTF32 = 77;
 constexpr int kGemmDefault = -1;
 constexpr size_t kBlasWorkspace = 32 << 20;
@@ -439,20 +439,21 @@ namespace {
 // D (row-major M x N) = A B + bias (along N), one unbatched GEMM, through
 // cuBLASLt's bias epilogue: as column-major D^T = B^T A^T, the bias runs
 // along D^T's rows. Descriptors are made once, at capture.
-void gemmBias(int64_t M, int64_t N, int64_t K, const float *A, cmt::rt::BlasLayout la, const float *B,
-              cmt::rt::BlasLayout lb, float *D, cmt::rt::BlasLayout ld, const float *bias) {
+void gemmBias(int64_t M, int64_t N, int64_t K, const void *A, cmt::rt::BlasLayout la, const void *B,
+              cmt::rt::BlasLayout lb, float *D, cmt::rt::BlasLayout ld, const float *bias, int abType,
+              int computeType) {
   if (!ld.rowMajor) throw cmt::rt::Error("cmt_blas_sgemm: a bias needs a row-major output");
   if (!lt.handle) BLAS_CHECK(lt.create(&lt.handle));
   void *desc, *aDesc, *bDesc, *dDesc, *pref;
-  BLAS_CHECK(lt.descCreate(&desc, state.computeType, kR32F));
+  BLAS_CHECK(lt.descCreate(&desc, computeType, kR32F));
   int opA = lb.rowMajor ? kOpN : kOpT, opB = la.rowMajor ? kOpN : kOpT, epilogue = kLtEpilogueBias;
   BLAS_CHECK(lt.descSet(desc, kLtTransA, &opA, sizeof opA));
   BLAS_CHECK(lt.descSet(desc, kLtTransB, &opB, sizeof opB));
   BLAS_CHECK(lt.descSet(desc, kLtEpilogue, &epilogue, sizeof epilogue));
   BLAS_CHECK(lt.descSet(desc, kLtBiasPointer, &bias, sizeof bias));
   // The matrices as stored (before the ops): B^T is N x K when op N.
-  BLAS_CHECK(lt.layoutCreate(&aDesc, kR32F, opA == kOpN ? N : K, opA == kOpN ? K : N, lb.ld));
-  BLAS_CHECK(lt.layoutCreate(&bDesc, kR32F, opB == kOpN ? K : M, opB == kOpN ? M : K, la.ld));
+  BLAS_CHECK(lt.layoutCreate(&aDesc, abType, opA == kOpN ? N : K, opA == kOpN ? K : N, lb.ld));
+  BLAS_CHECK(lt.layoutCreate(&bDesc, abType, opB == kOpN ? K : M, opB == kOpN ? M : K, la.ld));
   BLAS_CHECK(lt.layoutCreate(&dDesc, kR32F, N, M, ld.ld));
   BLAS_CHECK(lt.prefCreate(&pref));
   size_t workspace = kBlasWorkspace;
@@ -474,10 +475,15 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
                                int64_t a, int64_t sAb0, int64_t sAb1, int64_t sAm, int64_t sAk,   //
                                int64_t b, int64_t sBb0, int64_t sBb1, int64_t sBk, int64_t sBn,   //
                                int64_t c, int64_t sCb0, int64_t sCb1, int64_t sCm, int64_t sCn,   //
-                               int64_t betaFlag, int64_t bias) {
+                               int64_t betaFlag, int64_t bias, int64_t abType) {
   using cmt::rt::blasLayout;
   if (state.planning) return;
   state.mark();
+  // bf16 A and B: tensor-core products accumulated in f32 whatever --precision
+  // says (its TF32 and BF16 modes are for f32 operands).
+  bool bf16 = abType == static_cast<int64_t>(cmt::rt::BlasType::BF16);
+  int abT = bf16 ? kR16BF : kR32F, computeType = bf16 ? kCompute32F : state.computeType;
+  int64_t eb = cmt::rt::blasTypeBytes(static_cast<cmt::rt::BlasType>(abType));
   // A single batch dimension is cuBLAS's strided batch ("inner").
   int64_t outer = batch0, inner = batch1, sAo = sAb0, sBo = sBb0, sCo = sCb0, sAi = sAb1, sBi = sBb1,
           sCi = sCb1;
@@ -495,8 +501,8 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
   const float *beta = betaFlag ? &one : &zero;  // 0: C is only written (no initial value)
   if (bias) {
     if (outer * inner != 1) throw cmt::rt::Error("cmt_blas_sgemm: a bias needs an unbatched GEMM");
-    gemmBias(M, N, K, reinterpret_cast<const float *>(a), la, reinterpret_cast<const float *>(b), lb,
-             reinterpret_cast<float *>(c), lc, reinterpret_cast<const float *>(bias));
+    gemmBias(M, N, K, reinterpret_cast<const void *>(a), la, reinterpret_cast<const void *>(b), lb,
+             reinterpret_cast<float *>(c), lc, reinterpret_cast<const float *>(bias), abT, computeType);
     return;
   }
   if (outer > 1) {
@@ -508,8 +514,8 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t i = 0; i < inner; ++i) {
         int64_t j = o * inner + i;
-        ptrs[j] = reinterpret_cast<const float *>(a) + o * sAo + i * sAi;
-        ptrs[count + j] = reinterpret_cast<const float *>(b) + o * sBo + i * sBi;
+        ptrs[j] = reinterpret_cast<const char *>(a) + (o * sAo + i * sAi) * eb;
+        ptrs[count + j] = reinterpret_cast<const char *>(b) + (o * sBo + i * sBi) * eb;
         ptrs[2 * count + j] = reinterpret_cast<const float *>(c) + o * sCo + i * sCi;
       }
     CUdeviceptr table;
@@ -520,25 +526,25 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
     auto *C = reinterpret_cast<void *const *>(table) + 2 * count;
     if (lc.rowMajor)
       BLAS_CHECK(blas.gemmBatched(state.blasHandle, lb.rowMajor ? kOpN : kOpT, la.rowMajor ? kOpN : kOpT, N, M,
-                                  K, &one, B, kR32F, lb.ld, A, kR32F, la.ld, beta, C, kR32F, lc.ld, count,
-                                  state.computeType, kGemmDefault));
+                                  K, &one, B, abT, lb.ld, A, abT, la.ld, beta, C, kR32F, lc.ld, count,
+                                  computeType, kGemmDefault));
     else
       BLAS_CHECK(blas.gemmBatched(state.blasHandle, la.rowMajor ? kOpT : kOpN, lb.rowMajor ? kOpT : kOpN, M, N,
-                                  K, &one, A, kR32F, la.ld, B, kR32F, lb.ld, beta, C, kR32F, lc.ld, count,
-                                  state.computeType, kGemmDefault));
+                                  K, &one, A, abT, la.ld, B, abT, lb.ld, beta, C, kR32F, lc.ld, count,
+                                  computeType, kGemmDefault));
     return;
   }
   // One batch dimension at most: a strided-batched call.
-  const float *A = reinterpret_cast<const float *>(a), *B = reinterpret_cast<const float *>(b);
+  const void *A = reinterpret_cast<const void *>(a), *B = reinterpret_cast<const void *>(b);
   float *C = reinterpret_cast<float *>(c);
   if (lc.rowMajor)  // column-major C^T (N x M) = B^T A^T
     BLAS_CHECK(blas.gemm(state.blasHandle, lb.rowMajor ? kOpN : kOpT, la.rowMajor ? kOpN : kOpT, N, M, K, &one,
-                         B, kR32F, lb.ld, sBi, A, kR32F, la.ld, sAi, beta, C, kR32F, lc.ld, sCi, inner,
-                         state.computeType, kGemmDefault));
+                         B, abT, lb.ld, sBi, A, abT, la.ld, sAi, beta, C, kR32F, lc.ld, sCi, inner,
+                         computeType, kGemmDefault));
   else
     BLAS_CHECK(blas.gemm(state.blasHandle, la.rowMajor ? kOpT : kOpN, lb.rowMajor ? kOpT : kOpN, M, N, K, &one,
-                         A, kR32F, la.ld, sAi, B, kR32F, lb.ld, sBi, beta, C, kR32F, lc.ld, sCi, inner,
-                         state.computeType, kGemmDefault));
+                         A, abT, la.ld, sAi, B, abT, lb.ld, sBi, beta, C, kR32F, lc.ld, sCi, inner,
+                         computeType, kGemmDefault));
 }
 
 namespace cmt::rt {

@@ -27,6 +27,9 @@ if [[ $mode == build || $mode == all ]]; then
   # Too big for any one GPU (~170 GB of intermediates): must fail cleanly.
   "$compile" "$root/models/cmt-ti.mlir" --target=cuda --batch=32768 -o "$dir/ti-huge"
   "$compile" "$root/models/cmt-micro.mlir" --target=cuda --gpu-arch=sm_80 -o "$dir/micro-sm80"
+  # Activations stored as bf16 (--storage=bf16): bf16 tensor-core products.
+  "$compile" "$root/models/cmt-micro.mlir" --target=cuda --batch=4 --storage=bf16 -o "$dir/micro4-bf16"
+  "$compile" "$root/models/cmt-ti.mlir" --target=cuda --batch=2 --storage=bf16 -o "$dir/ti2-bf16"
   # The training step (issue 5's GPU half).
   "$compile" "$golden/cmt-micro.weights.safetensors" --target=cuda --mode=train --head-dropout=0 --batch=4 \
     -o "$dir/micro4-train"
@@ -46,6 +49,14 @@ if [[ $mode == run || $mode == all ]]; then
       "$python" "$root/python/compare.py" "$dir/$exe-$precision.safetensors" "$golden/$model.io.safetensors" \
         --tol "$tol" --names $names || fail=1
     done
+  done
+  for m in micro4-bf16:cmt-micro ti2-bf16:cmt-ti-160; do
+    exe=${m%%:*} model=${m##*:}
+    echo "== $model bf16 storage (tolerance 2e-2)"
+    "$dir/$exe" --weights "$golden/$model.weights.safetensors" --input "$golden/$model.io.safetensors:input" \
+      --output "$dir/$exe.safetensors" > /dev/null
+    "$python" "$root/python/compare.py" "$dir/$exe.safetensors" "$golden/$model.io.safetensors" \
+      --tol 2e-2 --names logits=logits_eval || fail=1
   done
   for exe in micro4-ckpt micro4-onnx; do
     echo "== cmt-micro fp32 from ${exe#micro4-} (tolerance 1e-4)"

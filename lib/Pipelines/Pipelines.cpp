@@ -58,6 +58,8 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
     f.addPass(createCMTFuseElementwise(fusion));
     f.addPass(createCanonicalizerPass());
   }
+  if (options.bf16Storage)
+    f.addPass(createCMTNarrowStorage());
   pm.addPass(createCMTLowerCollectives());
 }
 

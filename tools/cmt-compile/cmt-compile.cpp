@@ -99,6 +99,12 @@ static cl::opt<std::string> gatherWindows(
     cl::desc("read padded convolution windows (depthwise, im2col) with bounds checks instead of from "
              "a padded copy: on, off, or auto (on for cuda; off for cpu, whose padded loops vectorise)"),
     cl::init("auto"), cl::cat(options));
+static cl::opt<std::string> storage(
+    "storage",
+    cl::desc("element type of the activations in memory: f32, or bf16 (--mode=infer; arithmetic stays "
+             "f32, matrix products take bf16 operands with f32 accumulation; halves the bytes the "
+             "GPU moves)"),
+    cl::init("f32"), cl::cat(options));
 static cl::opt<int64_t> recomputeSmall(
     "recompute-small",
     cl::desc("fuse elementwise producers of at most N elements (per-channel batch-norm arithmetic) "
@@ -326,6 +332,10 @@ int main(int argc, char **argv) {
     return fail("--mode=" + mode + " is not supported (infer, train and train-forward are)");
   if (batch <= 0)
     return fail("--batch must be positive");
+  if (storage != "f32" && storage != "bf16")
+    return fail("--storage must be f32 or bf16, got '" + storage + "'");
+  if (storage == "bf16" && mode != "infer")
+    return fail("--storage=bf16 is for inference (--mode=infer): a training step keeps f32 activations");
   if (recomputeSmall < -1)
     return fail("--recompute-small must be a number of elements, or -1 for auto");
   for (const cl::opt<std::string> *flag : {&rematerialize, &fuseAttention, &gatherWindows})
@@ -430,6 +440,7 @@ int main(int argc, char **argv) {
   linalgOptions.rematerialize =
       trainStep && (rematerialize == "on" || (rematerialize == "auto" && cuda));
   linalgOptions.fuseAttention = fuseAttention == "on" || (fuseAttention == "auto" && cuda);
+  linalgOptions.bf16Storage = storage == "bf16";
   linalgOptions.recomputeSmall = recomputeSmall >= 0 ? recomputeSmall : cuda ? kRecomputeSmall : 0;
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildLinalgPipeline(pm, linalgOptions);

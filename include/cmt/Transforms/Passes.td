@@ -38,6 +38,42 @@ def CMTFuseElementwise : Pass<"cmt-fuse-elementwise", "mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def CMTNarrowStorage : Pass<"cmt-narrow-storage", "mlir::func::FuncOp"> {
+  let summary = "Store elementwise results as bf16; compute in f32";
+  let description = [{
+    An elementwise `linalg.generic` result of at least `min-elements`
+    elements, whose output is only written and whose every reader can widen
+    it (a generic's input, a `tensor.extract`, through reshapes, slices and
+    zero padding), is stored as bf16: the body rounds what it yields
+    (`arith.truncf`), each reader widens what it reads (`arith.extf`), and
+    all arithmetic stays f32. Results that leave the function, reductions
+    (their accumulators) and matrix products' outputs stay f32. A matrix
+    product with one narrowed operand gets the other rounded too (a weight,
+    mostly), so that both are bf16 for the tensor cores, accumulating in f32.
+
+    Before:
+    ```mlir
+    %y = linalg.generic {...} ins(%x : tensor<64x128xf32>) outs(%e : tensor<64x128xf32>) {
+      ... linalg.yield %g : f32 }
+    %z = linalg.generic {...} ins(%y : tensor<64x128xf32>) ... { ^bb0(%a: f32, ...): ... }
+    ```
+    After:
+    ```mlir
+    %y = linalg.generic {...} ins(%x : tensor<64x128xf32>) outs(%e : tensor<64x128xbf16>) {
+      ... %r = arith.truncf %g : f32 to bf16
+      linalg.yield %r : bf16 }
+    %z = linalg.generic {...} ins(%y : tensor<64x128xbf16>) ... {
+      ^bb0(%a: bf16, ...): %w = arith.extf %a : bf16 to f32 ... }
+    ```
+  }];
+  let options = [
+    Option<"minElements", "min-elements", "int64_t", /*default=*/"16384",
+           "Smallest result narrowed (per-channel vectors stay f32)">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def CMTRematerialize : Pass<"cmt-rematerialize", "mlir::func::FuncOp"> {
   let summary = "Recompute elementwise results where they are read past the memory peak";
   let description = [{

@@ -18,8 +18,9 @@ using namespace cmt;
 namespace {
 constexpr unsigned kMaxBatchDims = 2;
 constexpr unsigned kNumArgs = 5 + 3 * 5; // sizes, then (pointer, 4 strides) per operand
-// cmt_blas_sgemm also takes beta (0: C is only written) and a bias pointer (0: none).
-constexpr unsigned kNumBlasArgs = kNumArgs + 2;
+// cmt_blas_sgemm also takes beta (0: C is only written), a bias pointer (0:
+// none) and the element type of A and B (runtime/blas_layout.h's BlasType).
+constexpr unsigned kNumBlasArgs = kNumArgs + 3;
 
 /// Strides of `loopDims` in an operand read through `map`: the memref stride
 /// of the operand dimension a loop dimension indexes, 0 where it indexes none.
@@ -134,11 +135,15 @@ struct ConvertLinalgToUKernelsPass
     for (int64_t e : extents)
       args.push_back(cidx(e));
 
+    // A and B both f32, or (cuBLAS) both bf16, each with an f32 C.
+    Type abType = cast<MemRefType>(op->getOperand(0).getType()).getElementType();
+    if (!(abType.isF32() || (blasLayouts && abType.isBF16())))
+      return failure();
     SmallVector<SmallVector<unsigned>> order = this->order(*dims);
     for (unsigned i = 0; i < 3; ++i) {
       OpOperand &operand = op->getOpOperand(i);
       auto type = dyn_cast<MemRefType>(operand.get().getType());
-      if (!type || !type.getElementType().isF32())
+      if (!type || type.getElementType() != (i < 2 ? abType : b.getF32Type()))
         return failure();
       SmallVector<unsigned> loops;
       for (unsigned j = 0; j < kMaxBatchDims; ++j)
@@ -151,7 +156,7 @@ struct ConvertLinalgToUKernelsPass
           ShapedType::isDynamic(offset))
         return failure();
       Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, operand.get());
-      args.push_back(arith::AddIOp::create(b, loc, base, cidx(offset * 4)));
+      args.push_back(arith::AddIOp::create(b, loc, base, cidx(offset * type.getElementTypeBitWidth() / 8)));
       for (int64_t s : *strides)
         args.push_back(cidx(s));
     }
@@ -162,7 +167,8 @@ struct ConvertLinalgToUKernelsPass
       Value beta = cidx(init.folded.empty() ? 1 : 0), bias = cidx(0);
       if (init.bias)
         bias = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, init.bias);
-      args.append({beta, bias});
+      args.append({beta, bias, cidx(static_cast<int64_t>(abType.isBF16() ? cmt::rt::BlasType::BF16
+                                                                         : cmt::rt::BlasType::F32))});
       func::CallOp::create(b, loc, callee, args);
       for (Operation *dead : init.folded)
         dead->erase();

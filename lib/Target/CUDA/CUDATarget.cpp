@@ -2,6 +2,7 @@
 #include "cmt/Target/CUDA/CUDATarget.h"
 #include "cmt/Conversion/Passes.h"
 
+#include "runtime/blas_layout.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -97,10 +98,12 @@ std::vector<std::string> cmt::listLaunches(ModuleOp module, StringRef function) 
       auto arg = [&](unsigned i) { return value(call.getOperand(i)); };
       auto num = [&](unsigned i) { return getConstantIntValue(call.getOperand(i)).value_or(0); };
       int64_t batch = num(0) * num(1), m = num(2), n = num(3), k = num(4), beta = num(20);
-      // A and B read, C written, and read too where beta = 1; FLOPs: 2 per MAC.
+      auto abType = static_cast<rt::BlasType>(num(22));
+      // A and B read, C (f32) written, and read too where beta = 1; FLOPs: 2 per MAC.
+      int64_t bytes = batch * (rt::blasTypeBytes(abType) * (m * k + k * n) + 4 * (1 + beta) * m * n);
       os << "cublas batch " << arg(0) << "x" << arg(1) << " M " << arg(2) << " N " << arg(3)
-         << " K " << arg(4) << " bytes " << 4 * batch * (m * k + k * n + (1 + beta) * m * n) << " flops "
-         << 2 * batch * m * n * k << " <- " << sources(call.getLoc());
+         << " K " << arg(4) << (abType == rt::BlasType::BF16 ? " bf16" : "") << " bytes " << bytes
+         << " flops " << 2 * batch * m * n * k << " <- " << sources(call.getLoc());
     } else {
       return;
     }

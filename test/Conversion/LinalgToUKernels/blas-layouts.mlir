@@ -81,7 +81,7 @@ func.func @gapped(%a: memref<4x8xf32, strided<[16, 2]>>, %w: memref<8x4xf32>, %c
 // CHECK-LABEL: func.func @bias
 // CHECK-NOT:   linalg.generic
 // CHECK:       %[[PB:.*]] = memref.extract_aligned_pointer_as_index %arg2
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[C0:c0[_0-9]*]], %[[PB]])
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[C0:c0[_0-9]*]], %[[PB]], %[[C0]])
 func.func @bias(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4xf32>) -> memref<16x4xf32> {
   %c = memref.alloc() : memref<16x4xf32>
   linalg.generic {indexing_maps = [affine_map<(m, n) -> (n)>, affine_map<(m, n) -> (m, n)>],
@@ -106,10 +106,10 @@ func.func @bias(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4xf32>) ->
 // A zero fill: beta 0, no bias. Any other initial value stays (beta 1).
 // CHECK-LABEL: func.func @zero
 // CHECK-NOT:   linalg.fill
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]])
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]], %[[Z]])
 // CHECK-LABEL: func.func @ones
 // CHECK:       linalg.fill
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %{{c0[_0-9]*}})
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %{{c0[_0-9]*}}, %{{c0[_0-9]*}})
 func.func @zero(%a: memref<16x8xf32>, %w: memref<4x8xf32>) -> memref<16x4xf32> {
   %z = arith.constant 0.0 : f32
   %c = memref.alloc() : memref<16x4xf32>
@@ -148,7 +148,7 @@ func.func @ones(%a: memref<16x8xf32>, %w: memref<4x8xf32>) -> memref<16x4xf32> {
 // CHECK:       linalg.fill
 // CHECK:       memref.copy %{{.*}}, %arg2
 // CHECK-NOT:   memref.copy
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]])
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]], %[[Z]])
 func.func @copied_zero(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %other: memref<16x4xf32>) -> memref<16x4xf32> {
   %z = arith.constant 0.0 : f32
   %zeros = memref.alloc() : memref<16x4xf32>
@@ -174,7 +174,7 @@ func.func @copied_zero(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %other: memref
 // CHECK-LABEL: func.func @read_between
 // CHECK:       linalg.generic
 // CHECK:       linalg.copy
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %[[Z:c0[_0-9]*]])
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %[[Z:c0[_0-9]*]], %[[Z]])
 func.func @read_between(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4xf32>, %seen: memref<2x8x4xf32>) -> memref<16x4xf32> {
   %c = memref.alloc() : memref<16x4xf32>
   %v = memref.expand_shape %c [[0, 1], [2]] output_shape [2, 8, 4] : memref<16x4xf32> into memref<2x8x4xf32>
@@ -194,4 +194,47 @@ func.func @read_between(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4x
     linalg.yield %1 : f32
   }
   return %c : memref<16x4xf32>
+}
+
+// -----
+
+// bf16 operands (cmt-narrow-storage) with an f32 C: one cuBLAS call whose
+// last argument says bf16 (1), offsets in 2-byte elements.
+// CHECK-LABEL: func.func @bf16
+// CHECK:       %[[PA:.*]] = memref.extract_aligned_pointer_as_index %{{.*}} : memref<16x8xbf16, strided<[8, 1], offset: 8>>
+// CHECK:       %[[A:.*]] = arith.addi %[[PA]], %c16
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[A]], {{.*}}, %c1)
+// CHECK-NOT:   linalg.generic
+func.func @bf16(%a: memref<17x8xbf16>, %w: memref<4x8xbf16>, %c: memref<16x4xf32>) {
+  %v = memref.subview %a[1, 0] [16, 8] [1, 1] : memref<17x8xbf16> to memref<16x8xbf16, strided<[8, 1], offset: 8>>
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%v, %w : memref<16x8xbf16, strided<[8, 1], offset: 8>>, memref<4x8xbf16>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: bf16, %y: bf16, %z: f32):
+    %xf = arith.extf %x : bf16 to f32
+    %yf = arith.extf %y : bf16 to f32
+    %0 = arith.mulf %xf, %yf : f32
+    %1 = arith.addf %z, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+
+// -----
+
+// Mixed operand types: no BLAS call takes them; loops.
+// CHECK-LABEL: func.func @mixed
+// CHECK-NOT:   call @cmt_blas_sgemm
+// CHECK:       linalg.generic
+func.func @mixed(%a: memref<16x8xbf16>, %w: memref<4x8xf32>, %c: memref<16x4xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<16x8xbf16>, memref<4x8xf32>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: bf16, %y: f32, %z: f32):
+    %xf = arith.extf %x : bf16 to f32
+    %0 = arith.mulf %xf, %y : f32
+    %1 = arith.addf %z, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
 }

@@ -96,3 +96,23 @@ func.func @tensors(%a: tensor<16x8xf32>, %w: tensor<4x8xf32>, %c: tensor<16x4xf3
   } -> tensor<16x4xf32>
   return %r : tensor<16x4xf32>
 }
+
+// -----
+
+// The CPU micro-kernel is f32 only: bf16 operands stay loops.
+// CHECK-LABEL: func.func @bf16
+// CHECK-NOT:   call @cmt_ukernel_sgemm
+// CHECK:       linalg.generic
+func.func @bf16(%a: memref<16x8xbf16>, %w: memref<4x8xbf16>, %c: memref<16x4xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<16x8xbf16>, memref<4x8xbf16>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: bf16, %y: bf16, %z: f32):
+    %xf = arith.extf %x : bf16 to f32
+    %yf = arith.extf %y : bf16 to f32
+    %0 = arith.mulf %xf, %yf : f32
+    %1 = arith.addf %z, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}

@@ -1,0 +1,145 @@
+// RUN: cmt-opt %s -split-input-file -cmt-narrow-storage=min-elements=16 | FileCheck %s
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#col = affine_map<(d0, d1) -> (d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+
+// An elementwise result read by an elementwise op and a row reduction: stored
+// bf16 (rounded where written, widened where read); the reduction's
+// accumulator, the per-channel vector (too small) and the returned result
+// stay f32.
+// CHECK-LABEL: func.func @chain
+// CHECK:      %[[E:.*]] = tensor.empty() : tensor<4x8xbf16>
+// CHECK:      %[[G:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<4x8xf32>, tensor<8xf32>) outs(%[[E]] : tensor<4x8xbf16>)
+// CHECK:        %[[R:.*]] = arith.truncf %{{.*}} : f32 to bf16
+// CHECK-NEXT:   linalg.yield %[[R]] : bf16
+// CHECK:      linalg.generic {{.*}} ins(%[[G]] : tensor<4x8xbf16>) outs(%{{.*}} : tensor<4xf32>)
+// CHECK-NEXT: ^bb0(%[[IN:.*]]: bf16, %{{.*}}: f32):
+// CHECK-NEXT:   arith.extf %[[IN]] : bf16 to f32
+// CHECK:      linalg.generic {{.*}} ins(%[[G]] : tensor<4x8xbf16>) outs(%{{.*}} : tensor<4x8xf32>)
+// CHECK:        arith.extf
+// CHECK-NOT:    arith.truncf
+// CHECK:      return {{.*}} : tensor<4x8xf32>, tensor<4xf32>
+func.func @chain(%x: tensor<4x8xf32>, %s: tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4xf32>) {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %g = linalg.generic {indexing_maps = [#id, #col, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %s : tensor<4x8xf32>, tensor<8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.mulf %a, %b : f32
+    linalg.yield %m : f32
+  } -> tensor<4x8xf32>
+  %zero = arith.constant 0.0 : f32
+  %e4 = tensor.empty() : tensor<4xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e4 : tensor<4xf32>) -> tensor<4xf32>
+  %sum = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%g : tensor<4x8xf32>) outs(%init : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = arith.addf %o, %a : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%g : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.exp %a : f32
+    linalg.yield %r : f32
+  } -> tensor<4x8xf32>
+  return %y, %sum : tensor<4x8xf32>, tensor<4xf32>
+}
+
+// -----
+
+// Through a reshape and zero padding to a gather: the view and the pad carry
+// bf16 (a bf16 zero pads), the extracted element is widened.
+// CHECK-LABEL: func.func @gather
+// CHECK:      %[[G:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<2x4x4x2xbf16>)
+// CHECK:      %[[P:.*]] = tensor.pad %[[G]]
+// CHECK:        %[[Z:.*]] = arith.constant 0.000000e+00 : bf16
+// CHECK:        tensor.yield %[[Z]] : bf16
+// CHECK:      } : tensor<2x4x4x2xbf16> to tensor<2x6x6x2xbf16>
+// CHECK:      %[[F:.*]] = tensor.collapse_shape %[[P]] {{.*}} into tensor<144xbf16>
+// CHECK:      %[[X:.*]] = tensor.extract %[[F]][%{{.*}}] : tensor<144xbf16>
+// CHECK:      arith.extf %[[X]] : bf16 to f32
+func.func @gather(%x: tensor<2x4x4x2xf32>) -> tensor<8xf32> {
+  %e = tensor.empty() : tensor<2x4x4x2xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(a, b, c, d) -> (a, b, c, d)>, affine_map<(a, b, c, d) -> (a, b, c, d)>],
+                       iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%x : tensor<2x4x4x2xf32>) outs(%e : tensor<2x4x4x2xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.exp %a : f32
+    linalg.yield %r : f32
+  } -> tensor<2x4x4x2xf32>
+  %zero = arith.constant 0.0 : f32
+  %p = tensor.pad %g low[0, 1, 1, 0] high[0, 1, 1, 0] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %zero : f32
+  } : tensor<2x4x4x2xf32> to tensor<2x6x6x2xf32>
+  %flat = tensor.collapse_shape %p [[0, 1, 2, 3]] : tensor<2x6x6x2xf32> into tensor<144xf32>
+  %e8 = tensor.empty() : tensor<8xf32>
+  %out = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+      outs(%e8 : tensor<8xf32>) {
+  ^bb0(%o: f32):
+    %i = linalg.index 0 : index
+    %c9 = arith.constant 9 : index
+    %at = arith.muli %i, %c9 : index
+    %v = tensor.extract %flat[%at] : tensor<144xf32>
+    linalg.yield %v : f32
+  } -> tensor<8xf32>
+  return %out : tensor<8xf32>
+}
+
+// -----
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+
+// A matrix product of a narrowed activation and an f32 weight: the weight is
+// rounded first, so both operands are bf16; C stays f32.
+// CHECK-LABEL: func.func @product
+// CHECK:      %[[A:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<16x8xbf16>)
+// CHECK:      %[[W:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<4x8xf32>) outs(%{{.*}} : tensor<4x8xbf16>)
+// CHECK:        arith.truncf
+// CHECK:      linalg.generic {{.*}} ins(%[[A]], %[[W]] : tensor<16x8xbf16>, tensor<4x8xbf16>) outs(%{{.*}} : tensor<16x4xf32>)
+// CHECK-DAG:    arith.extf
+// CHECK-DAG:    arith.extf
+// CHECK:        arith.mulf
+// CHECK:        arith.addf
+func.func @product(%x: tensor<16x8xf32>, %w: tensor<4x8xf32>) -> tensor<16x4xf32> {
+  %e = tensor.empty() : tensor<16x8xf32>
+  %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<16x8xf32>) outs(%e : tensor<16x8xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %r = math.exp %v : f32
+    linalg.yield %r : f32
+  } -> tensor<16x8xf32>
+  %zero = arith.constant 0.0 : f32
+  %ec = tensor.empty() : tensor<16x4xf32>
+  %c = linalg.fill ins(%zero : f32) outs(%ec : tensor<16x4xf32>) -> tensor<16x4xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                       iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : tensor<16x8xf32>, tensor<4x8xf32>) outs(%c : tensor<16x4xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<16x4xf32>
+  return %y : tensor<16x4xf32>
+}
+
+// -----
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+
+// A result handed to a hand-written loop nest (bufferization.to_buffer) keeps
+// its f32 storage: its reader cannot widen it.
+// CHECK-LABEL: func.func @opaque_reader
+// CHECK-NOT:  bf16
+func.func @opaque_reader(%x: tensor<4x8xf32>) -> memref<4x8xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %g = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.exp %a : f32
+    linalg.yield %r : f32
+  } -> tensor<4x8xf32>
+  %m = bufferization.to_buffer %g read_only : tensor<4x8xf32> to memref<4x8xf32>
+  return %m : memref<4x8xf32>
+}
