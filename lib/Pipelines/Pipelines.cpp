@@ -49,6 +49,7 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
   f.addPass(createCSEPass());
   CMTFuseElementwiseOptions fusion;
   fusion.recomputeSmall = options.recomputeSmall;
+  fusion.foldReshapes = options.foldReshapes;
   f.addPass(createCMTFuseElementwise(fusion));
   f.addPass(createCanonicalizerPass());
   f.addPass(createCSEPass());

@@ -43,10 +43,33 @@ struct FuseElementwisePass : cmt::impl::CMTFuseElementwiseBase<FuseElementwisePa
     return consumer.getMatchingIndexingMap(fused).isPermutation();
   }
 
+  /// A reshape between two elementwise ops (an image's BN and the residual
+  /// add of its tokens) keeps them apart; folding it into one of them (its
+  /// loops expanded to the finer shape) lets them fuse.
+  static bool shouldFoldReshape(OpOperand *operand) {
+    auto elementwise = [](Operation *op) {
+      auto g = dyn_cast_or_null<linalg::GenericOp>(op);
+      return g && allParallel(g);
+    };
+    Operation *owner = operand->getOwner();
+    Value v = operand->get();
+    if (auto collapse = v.getDefiningOp<tensor::CollapseShapeOp>())
+      // A generic reading a collapse of another's result: expand the reader.
+      return elementwise(owner) && elementwise(collapse.getSrc().getDefiningOp()) &&
+             collapse.getSrc().hasOneUse() && collapse->hasOneUse();
+    if (auto expand = dyn_cast<tensor::ExpandShapeOp>(owner))
+      // An expansion of a generic's result read by generics: expand the writer.
+      return elementwise(v.getDefiningOp()) && v.hasOneUse() &&
+             llvm::all_of(expand->getUsers(), elementwise);
+    return false;
+  }
+
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     linalg::populateElementwiseOpsFusionPatterns(patterns,
                                                  [this](OpOperand *o) { return shouldFuse(o); });
+    if (foldReshapes)
+      linalg::populateFoldReshapeOpsByExpansionPatterns(patterns, shouldFoldReshape);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

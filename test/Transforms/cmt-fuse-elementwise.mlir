@@ -1,6 +1,7 @@
 // RUN: cmt-opt %s -split-input-file -cmt-fuse-elementwise | FileCheck %s
 // RUN: cmt-opt %s -split-input-file -cmt-fuse-elementwise=recompute-small=7 | FileCheck %s
 // RUN: cmt-opt %s -split-input-file -cmt-fuse-elementwise=recompute-small=8 | FileCheck %s --check-prefix=SMALL
+// RUN: cmt-opt %s -split-input-file -cmt-fuse-elementwise=fold-reshapes=1 | FileCheck %s --check-prefix=FOLD
 
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #col = affine_map<(d0, d1) -> (d1)>
@@ -51,6 +52,7 @@ func.func @chain(%x: tensor<4x8xf32>, %v: tensor<8xf32>) -> tensor<4x8xf32> {
 // A producer with two users stays (fusing would compute it twice).
 // CHECK-LABEL: func.func @two_users
 // SMALL-LABEL: func.func @two_users
+// FOLD-LABEL: func.func @two_users
 // CHECK-COUNT-3: linalg.generic
 func.func @two_users(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
   %e = tensor.empty() : tensor<4x8xf32>
@@ -99,4 +101,38 @@ func.func @into_contraction(%x: tensor<4x8xf32>, %w: tensor<2x8xf32>, %c: tensor
     linalg.yield %r : f32
   } -> tensor<4x2xf32>
   return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// An image's elementwise op, then a residual add on its tokens: apart without
+// fold-reshapes (the collapse between them); with it, the add's loops are
+// expanded to the image's shape and the two are one op.
+// CHECK-LABEL: func.func @image_then_tokens
+// CHECK-COUNT-2: linalg.generic
+// FOLD-LABEL: func.func @image_then_tokens
+// FOLD:       linalg.generic {{.*}} outs({{.*}} : tensor<2x2x3x4xf32>)
+// FOLD:         math.exp
+// FOLD:         arith.addf
+// FOLD-NOT:   linalg.generic
+// FOLD:       tensor.collapse_shape {{.*}} into tensor<2x6x4xf32>
+func.func @image_then_tokens(%x: tensor<2x2x3x4xf32>, %r: tensor<2x6x4xf32>) -> tensor<2x6x4xf32> {
+  %e = tensor.empty() : tensor<2x2x3x4xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(a, b, c, d) -> (a, b, c, d)>, affine_map<(a, b, c, d) -> (a, b, c, d)>],
+                       iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%x : tensor<2x2x3x4xf32>) outs(%e : tensor<2x2x3x4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %v = math.exp %a : f32
+    linalg.yield %v : f32
+  } -> tensor<2x2x3x4xf32>
+  %t = tensor.collapse_shape %g [[0], [1, 2], [3]] : tensor<2x2x3x4xf32> into tensor<2x6x4xf32>
+  %e3 = tensor.empty() : tensor<2x6x4xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (a, b, c)>, affine_map<(a, b, c) -> (a, b, c)>, affine_map<(a, b, c) -> (a, b, c)>],
+                       iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%t, %r : tensor<2x6x4xf32>, tensor<2x6x4xf32>) outs(%e3 : tensor<2x6x4xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %v = arith.addf %a, %b : f32
+    linalg.yield %v : f32
+  } -> tensor<2x6x4xf32>
+  return %y : tensor<2x6x4xf32>
 }

@@ -86,18 +86,14 @@ static cl::opt<double>
 static cl::opt<std::string> rematerialize(
     "rematerialize",
     cl::desc("(--mode=train) recompute elementwise values where the backward reads them instead of "
-             "keeping them through the memory peak: on, off, or auto (on for cuda, where memory is "
-             "the limit; off for cpu, where it costs time and memory is plentiful)"),
+             "keeping them through the memory peak: on, off, or auto (--lowering's choice: on for "
+             "the GPU, where memory is the limit; off for the CPU, where it costs time)"),
     cl::init("auto"), cl::cat(options));
 static cl::opt<std::string> fuseAttention(
     "fuse-attention",
     cl::desc("each attention as one loop nest over query rows, its scores never in memory (one "
-             "warp per row on the GPU): on, off, or auto (on for cuda; off for cpu, where the micro-kernel GEMMs of the unfused form are faster)"),
-    cl::init("auto"), cl::cat(options));
-static cl::opt<std::string> gatherWindows(
-    "gather-windows",
-    cl::desc("read padded convolution windows (depthwise, im2col) with bounds checks instead of from "
-             "a padded copy: on, off, or auto (on for cuda; off for cpu, whose padded loops vectorise)"),
+             "warp per row on the GPU): on, off, or auto (--lowering's choice: on for the GPU; off "
+             "for the CPU, where the micro-kernel GEMMs of the unfused form are faster)"),
     cl::init("auto"), cl::cat(options));
 static cl::opt<std::string> storage(
     "storage",
@@ -105,12 +101,14 @@ static cl::opt<std::string> storage(
              "f32, matrix products take bf16 operands with f32 accumulation; halves the bytes the "
              "GPU moves)"),
     cl::init("f32"), cl::cat(options));
-static cl::opt<int64_t> recomputeSmall(
-    "recompute-small",
-    cl::desc("fuse elementwise producers of at most N elements (per-channel batch-norm arithmetic) "
-             "into every reader, recomputed per element; -1: auto (4096 for cuda, where it saves "
-             "launches; 0 for cpu, where it cost 7% of a training step)"),
-    cl::init(-1), cl::cat(options));
+static cl::opt<std::string> lowering(
+    "lowering",
+    cl::desc("which target's lowering choices: cpu, gpu, or auto (the target's). The GPU's: padded "
+             "windows gathered with bounds checks, per-channel arithmetic recomputed where it is "
+             "applied, reshapes folded so that elementwise ops fuse, each attention one loop nest, "
+             "a training step rematerialised. --target=cpu --lowering=gpu runs them on the CPU "
+             "(the tests check their parity there, without a GPU); on the CPU each costs time"),
+    cl::init("auto"), cl::cat(options));
 static cl::opt<int64_t>
     resolution("resolution",
                cl::desc("Override the model's input resolution (e.g. 32 for 28 x 28 data)"),
@@ -336,9 +334,9 @@ int main(int argc, char **argv) {
     return fail("--storage must be f32 or bf16, got '" + storage + "'");
   if (storage == "bf16" && mode != "infer")
     return fail("--storage=bf16 is for inference (--mode=infer): a training step keeps f32 activations");
-  if (recomputeSmall < -1)
-    return fail("--recompute-small must be a number of elements, or -1 for auto");
-  for (const cl::opt<std::string> *flag : {&rematerialize, &fuseAttention, &gatherWindows})
+  if (lowering != "auto" && lowering != "cpu" && lowering != "gpu")
+    return fail("--lowering must be cpu, gpu or auto, got '" + lowering + "'");
+  for (const cl::opt<std::string> *flag : {&rematerialize, &fuseAttention})
     if (*flag != "auto" && *flag != "on" && *flag != "off")
       return fail("--" + flag->ArgStr.str() + " must be on, off or auto, got '" + *flag + "'");
   if ((emit == Emit::Obj || emit == Emit::Exe) && outputPath == "-" && exportOnnx.empty())
@@ -432,16 +430,20 @@ int main(int argc, char **argv) {
     defaultWeights = serializeWeights(*plan, imported);
   }
 
+  // The GPU's lowering choices trade arithmetic and index math for bytes
+  // and launches; on the CPU each measured slower (docs/training.md).
+  bool gpuLowering = lowering == "gpu" || (lowering == "auto" && cuda);
+  auto choice = [&](const std::string &flag) { return flag == "on" || (flag == "auto" && gpuLowering); };
   cmt::LinalgPipelineOptions linalgOptions;
-  linalgOptions.gatherWindows = gatherWindows == "on" || (gatherWindows == "auto" && cuda);
+  linalgOptions.gatherWindows = gpuLowering;
+  linalgOptions.recomputeSmall = gpuLowering ? kRecomputeSmall : 0;
+  linalgOptions.foldReshapes = gpuLowering;
+  linalgOptions.fuseAttention = choice(fuseAttention);
   // Training executables run data-parallel (mpirun, torchrun) as well as alone.
   linalgOptions.syncBatchNorm = trainStep;
   // A training step's peak is the activations saved for its backward.
-  linalgOptions.rematerialize =
-      trainStep && (rematerialize == "on" || (rematerialize == "auto" && cuda));
-  linalgOptions.fuseAttention = fuseAttention == "on" || (fuseAttention == "auto" && cuda);
+  linalgOptions.rematerialize = trainStep && choice(rematerialize);
   linalgOptions.bf16Storage = storage == "bf16";
-  linalgOptions.recomputeSmall = recomputeSmall >= 0 ? recomputeSmall : cuda ? kRecomputeSmall : 0;
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildLinalgPipeline(pm, linalgOptions);
       })))

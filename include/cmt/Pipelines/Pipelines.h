@@ -55,6 +55,10 @@ struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> 
                                  llvm::cl::desc("Fuse producers of at most this many elements into "
                                                 "every elementwise reader, recomputed (the GPU's choice)"),
                                  llvm::cl::init(0)};
+  Option<bool> foldReshapes{*this, "fold-reshapes",
+                            llvm::cl::desc("Fold reshapes between elementwise ops so they fuse "
+                                           "(the GPU's choice)"),
+                            llvm::cl::init(false)};
   Option<bool> bf16Storage{*this, "bf16-storage",
                            llvm::cl::desc("Store activations as bf16, compute in f32 "
                                           "(cmt-narrow-storage; inference on the GPU)"),

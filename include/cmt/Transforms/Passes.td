@@ -29,11 +29,21 @@ def CMTFuseElementwise : Pass<"cmt-fuse-elementwise", "mlir::func::FuncOp"> {
     on the GPU, the per-channel batch-norm arithmetic (`gamma * rsqrt(var +
     eps)`, `beta - mean * scale`) costs a few instructions per element of
     the kernel that applies it instead of two launches of its own.
+
+    With `fold-reshapes`, a `tensor.collapse_shape` or `tensor.expand_shape`
+    between two elementwise generics is folded into one of them by
+    expanding its loops (upstream's reshape propagation), and the two fuse:
+    CMT switches between images `(B, H, W, C)` and tokens `(B, H*W, C)` at
+    every residual add.
   }];
   let options = [
     Option<"recomputeSmall", "recompute-small", "int64_t", /*default=*/"0",
            "Fuse and recompute producers of at most this many elements into "
            "every elementwise reader (0: never recompute)">,
+    Option<"foldReshapes", "fold-reshapes", "bool", /*default=*/"false",
+           "Fold a reshape between two elementwise ops into one of them (its "
+           "loops expanded to the finer shape) so that they fuse: an image's "
+           "batch norm with the residual add of its tokens">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
