@@ -84,7 +84,9 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
     }
 
     // A matrix product takes both operands in one type: an f32 one that
-    // meets a narrowed one (a weight, mostly) is rounded first.
+    // meets a narrowed one (a weight, mostly) is rounded first, once for
+    // all the products that read it (a training step's forward and backward).
+    DenseMap<Value, Value> rounded;
     func.walk([&](linalg::GenericOp g) {
       if (!linalg::isaContractionOpInterface(g) || g.getNumDpsInputs() != 2)
         return;
@@ -92,20 +94,33 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
       if (elem(0) == elem(1))
         return;
       OpOperand *wide = g.getDpsInputOperand(elem(0) == f32 ? 0 : 1);
-      auto type = cast<RankedTensorType>(wide->get().getType());
-      b.setInsertionPoint(g);
-      Location loc = g.getLoc();
-      AffineMap id = b.getMultiDimIdentityMap(type.getRank());
-      auto round = linalg::GenericOp::create(
-          b, loc, TypeRange{type.clone(bf16)}, ValueRange{wide->get()},
-          ValueRange{tensor::EmptyOp::create(b, loc, type.getShape(), bf16)}, ArrayRef<AffineMap>{id, id},
-          SmallVector<utils::IteratorType>(type.getRank(), utils::IteratorType::parallel),
-          [&](OpBuilder &nb, Location l, ValueRange a) {
-            linalg::YieldOp::create(nb, l, ValueRange{arith::TruncFOp::create(nb, l, bf16, a[0])});
-          });
-      wide->set(round.getResult(0));
+      Value &narrowed = rounded[wide->get()];
+      if (!narrowed)
+        narrowed = round(b, wide->get());
+      wide->set(narrowed);
       widenArgument(b, g, *wide);
     });
+  }
+
+  /// `v` rounded to bf16 by an elementwise generic right after its
+  /// definition, where every reader of `v` can see it.
+  static Value round(OpBuilder &b, Value v) {
+    if (auto arg = dyn_cast<BlockArgument>(v))
+      b.setInsertionPointToStart(arg.getOwner());
+    else
+      b.setInsertionPointAfter(v.getDefiningOp());
+    Type bf16 = b.getBF16Type();
+    auto type = cast<RankedTensorType>(v.getType());
+    Location loc = v.getLoc();
+    AffineMap id = b.getMultiDimIdentityMap(type.getRank());
+    auto op = linalg::GenericOp::create(
+        b, loc, TypeRange{type.clone(bf16)}, ValueRange{v},
+        ValueRange{tensor::EmptyOp::create(b, loc, type.getShape(), bf16)}, ArrayRef<AffineMap>{id, id},
+        SmallVector<utils::IteratorType>(type.getRank(), utils::IteratorType::parallel),
+        [&](OpBuilder &nb, Location l, ValueRange a) {
+          linalg::YieldOp::create(nb, l, ValueRange{arith::TruncFOp::create(nb, l, bf16, a[0])});
+        });
+    return op.getResult(0);
   }
 
   /// Makes every reader of `v` (now bf16) take it: block arguments of

@@ -97,9 +97,10 @@ static cl::opt<std::string> fuseAttention(
     cl::init("auto"), cl::cat(options));
 static cl::opt<std::string> storage(
     "storage",
-    cl::desc("element type of the activations in memory: f32, or bf16 (--mode=infer; arithmetic stays "
-             "f32, matrix products take bf16 operands with f32 accumulation; halves the bytes the "
-             "GPU moves)"),
+    cl::desc("element type of activations (and, in a training step, their gradients) in memory: "
+             "f32, or bf16 (arithmetic stays f32, matrix products take bf16 operands with f32 "
+             "accumulation; parameters, optimizer state and outputs stay f32; halves most of the "
+             "bytes the GPU moves)"),
     cl::init("f32"), cl::cat(options));
 static cl::opt<std::string> lowering(
     "lowering",
@@ -332,8 +333,6 @@ int main(int argc, char **argv) {
     return fail("--batch must be positive");
   if (storage != "f32" && storage != "bf16")
     return fail("--storage must be f32 or bf16, got '" + storage + "'");
-  if (storage == "bf16" && mode != "infer")
-    return fail("--storage=bf16 is for inference (--mode=infer): a training step keeps f32 activations");
   if (lowering != "auto" && lowering != "cpu" && lowering != "gpu")
     return fail("--lowering must be cpu, gpu or auto, got '" + lowering + "'");
   for (const cl::opt<std::string> *flag : {&rematerialize, &fuseAttention})
