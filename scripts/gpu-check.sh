@@ -33,6 +33,8 @@ if [[ $mode == build || $mode == all ]]; then
   # The training step (issue 5's GPU half).
   "$compile" "$golden/cmt-micro.weights.safetensors" --target=cuda --mode=train --head-dropout=0 --batch=4 \
     -o "$dir/micro4-train"
+  "$compile" "$golden/cmt-micro.weights.safetensors" --target=cuda --mode=train --head-dropout=0 --batch=4 \
+    --storage=bf16 -o "$dir/micro4-train-bf16"
   echo "built $dir"
 fi
 
@@ -78,6 +80,12 @@ if [[ $mode == run || $mode == all ]]; then
       "$dir/train-after-$precision.safetensors" "$golden/cmt-micro.weights.safetensors" \
       "$golden/cmt-micro.io.safetensors" --grad-tol "$gtol" --update-tol "$utol" | tail -2 || fail=1
   done
+  # bf16 storage in training: 20 steps lose as the fp32 step does, within 0.2%.
+  echo "== cmt-micro training with bf16 storage: the fp32 losses within 0.2%"
+  losses20() { "$1" --weights "$golden/cmt-micro.weights.safetensors" --data "$golden/cmt-micro.io.safetensors" \
+      --steps 20 --lr 1e-3 --drop-path 0 --precision fp32 | grep -o "step [0-9]*/20  loss [0-9.]*" | awk '{print $4}'; }
+  "$python" -c "import sys; a, b = (list(map(float, s.split())) for s in sys.argv[1:]); ok = len(a) == len(b) == 20 and all(abs(x - y) <= 2e-3 * x for x, y in zip(a, b)); print('ok' if ok else 'FAIL', a[-1:], b[-1:]); sys.exit(0 if ok else 1)" \
+    "$(losses20 "$dir/micro4-train")" "$(losses20 "$dir/micro4-train-bf16")" || fail=1
   # Data parallelism (issue 7): the NCCL path at world size 1, as torchrun
   # would start it, trains with the same losses as a plain run.
   echo "== the NCCL path at world size 1: the same losses"
