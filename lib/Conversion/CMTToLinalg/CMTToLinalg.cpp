@@ -478,7 +478,11 @@ Lowering::Heads Lowering::attentionHeads(Value query, Value key, Value value, Va
 }
 
 LogicalResult Lowering::lower(AttentionOp op) {
-  if (fuseAttention)
+  // A row's scores live in a private array: past a few thousand keys (no
+  // reduction at high resolution) it would overflow a GPU thread's local
+  // memory budget, and the unfused form's GEMMs win anyway.
+  constexpr int64_t kMaxFusedKeys = 1024;
+  if (fuseAttention && shapeOf(plain(op.getKey()))[1] <= kMaxFusedKeys)
     return fusedAttention(op);
   Heads h = attentionHeads(op.getQuery(), op.getKey(), op.getValue(), op.getBias(), op.getHeads(),
                            op.getScale().convertToDouble());

@@ -150,6 +150,19 @@ func.func @attention(%q: tensor<2x16x8xf32>, %k: tensor<2x4x8xf32>, %v: tensor<2
 
 // -----
 
+// More than 1024 keys: a row's scores would not fit a GPU thread's private
+// array, so even with fuse-attention the attention stays unfused.
+// CHECK-LABEL: func.func @attention_many_keys
+// FUSED-LABEL: func.func @attention_many_keys
+// FUSED-NOT:  scf.parallel
+// FUSED:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]
+func.func @attention_many_keys(%q: tensor<1x4x8xf32>, %k: tensor<1x1025x8xf32>, %v: tensor<1x1025x8xf32>, %pos: tensor<2x4x1025xf32>) -> tensor<1x4x8xf32> {
+  %0 = cmt.attention %q, %k, %v, %pos heads = 2 scale = 0.5 : tensor<1x4x8xf32>, tensor<1x1025x8xf32>, tensor<2x4x1025xf32>
+  return %0 : tensor<1x4x8xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @activations
 // CHECK:      math.erf
 // CHECK:      math.exp
