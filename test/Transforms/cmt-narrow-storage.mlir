@@ -92,11 +92,12 @@ func.func @gather(%x: tensor<2x4x4x2xf32>) -> tensor<8xf32> {
 #id = affine_map<(d0, d1) -> (d0, d1)>
 
 // A matrix product of a narrowed activation and an f32 weight: the weight is
-// rounded first, so both operands are bf16; C stays f32.
+// rounded (once, where it is defined: at the entry for an argument), so both
+// operands are bf16; C stays f32.
 // CHECK-LABEL: func.func @product
-// CHECK:      %[[A:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<16x8xbf16>)
 // CHECK:      %[[W:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<4x8xf32>) outs(%{{.*}} : tensor<4x8xbf16>)
 // CHECK:        arith.truncf
+// CHECK:      %[[A:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<16x8xbf16>)
 // CHECK:      linalg.generic {{.*}} ins(%[[A]], %[[W]] : tensor<16x8xbf16>, tensor<4x8xbf16>) outs(%{{.*}} : tensor<16x4xf32>)
 // CHECK-DAG:    arith.extf
 // CHECK-DAG:    arith.extf
@@ -142,4 +143,50 @@ func.func @opaque_reader(%x: tensor<4x8xf32>) -> memref<4x8xf32> {
   } -> tensor<4x8xf32>
   %m = bufferization.to_buffer %g read_only : tensor<4x8xf32> to memref<4x8xf32>
   return %m : memref<4x8xf32>
+}
+
+// -----
+
+// A weight read by two products (a training step's forward and backward) is
+// rounded once.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-LABEL: func.func @shared_weight
+// CHECK:      %[[W:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<4x8xf32>) outs(%{{.*}} : tensor<4x8xbf16>)
+// CHECK-NOT:  ins(%arg1
+// CHECK:      ins(%{{.*}}, %[[W]] : tensor<16x8xbf16>, tensor<4x8xbf16>)
+// CHECK:      ins(%{{.*}}, %[[W]] : tensor<16x8xbf16>, tensor<4x8xbf16>)
+func.func @shared_weight(%x: tensor<16x8xf32>, %w: tensor<4x8xf32>) -> (tensor<16x4xf32>, tensor<16x4xf32>) {
+  %e = tensor.empty() : tensor<16x8xf32>
+  %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<16x8xf32>) outs(%e : tensor<16x8xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %r = math.exp %v : f32
+    linalg.yield %r : f32
+  } -> tensor<16x8xf32>
+  %b = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<16x8xf32>) outs(%e : tensor<16x8xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %r = math.sin %v : f32
+    linalg.yield %r : f32
+  } -> tensor<16x8xf32>
+  %zero = arith.constant 0.0 : f32
+  %ec = tensor.empty() : tensor<16x4xf32>
+  %c = linalg.fill ins(%zero : f32) outs(%ec : tensor<16x4xf32>) -> tensor<16x4xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                       iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : tensor<16x8xf32>, tensor<4x8xf32>) outs(%c : tensor<16x4xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<16x4xf32>
+  %z = linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                       iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%b, %w : tensor<16x8xf32>, tensor<4x8xf32>) outs(%c : tensor<16x4xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<16x4xf32>
+  return %y, %z : tensor<16x4xf32>, tensor<16x4xf32>
 }
