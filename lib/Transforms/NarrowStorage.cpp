@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace cmt {
@@ -34,6 +35,10 @@ bool readersTakeNarrow(Value v) {
       if (!g.isDpsInput(&use))
         return false;
     } else if (isView(user) || isa<tensor::PadOp>(user)) {
+      // Padding with a constant only (it is rewritten as a bf16 constant).
+      auto pad = dyn_cast<tensor::PadOp>(user);
+      if (pad && !matchPattern(pad.getConstantPaddingValue(), m_Constant()))
+        return false;
       if (use.getOperandNumber() != 0 || !readersTakeNarrow(user->getResult(0)))
         return false;
     } else if (!isa<tensor::ExtractOp>(user)) {
@@ -140,7 +145,8 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
       } else if (auto pad = dyn_cast<tensor::PadOp>(user)) {
         Operation *yield = pad.getRegion().front().getTerminator();
         b.setInsertionPoint(yield);
-        auto value = cast<FloatAttr>(cast<arith::ConstantOp>(yield->getOperand(0).getDefiningOp()).getValue());
+        FloatAttr value;
+        (void)matchPattern(pad.getConstantPaddingValue(), m_Constant(&value));
         yield->setOperand(0, arith::ConstantOp::create(b, pad.getLoc(), b.getFloatAttr(bf16, value.getValueAsDouble())));
         pad->getResult(0).setType(withElement(pad.getType(), bf16));
         widenReaders(b, pad.getResult());

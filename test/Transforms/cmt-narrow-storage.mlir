@@ -190,3 +190,30 @@ func.func @shared_weight(%x: tensor<16x8xf32>, %w: tensor<4x8xf32>) -> (tensor<1
   } -> tensor<16x4xf32>
   return %y, %z : tensor<16x4xf32>, tensor<16x4xf32>
 }
+
+// -----
+
+// Padding with a run-time value: left as it is.
+// CHECK-LABEL: func.func @padded_with_value
+// CHECK-NOT:  bf16
+func.func @padded_with_value(%x: tensor<4x8xf32>, %p: f32) -> tensor<6x10xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.exp %a : f32
+    linalg.yield %r : f32
+  } -> tensor<4x8xf32>
+  %padded = tensor.pad %g low[1, 1] high[1, 1] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %p : f32
+  } : tensor<4x8xf32> to tensor<6x10xf32>
+  %e2 = tensor.empty() : tensor<6x10xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}
+      ins(%padded : tensor<6x10xf32>) outs(%e2 : tensor<6x10xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.sin %a : f32
+    linalg.yield %r : f32
+  } -> tensor<6x10xf32>
+  return %y : tensor<6x10xf32>
+}
