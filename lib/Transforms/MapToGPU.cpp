@@ -60,6 +60,8 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
 
   LogicalResult mapNest(IRRewriter &rewriter, Operation *op) {
     if (auto parallel = dyn_cast<scf::ParallelOp>(op)) {
+      if (parallel.getNumResults() != 0)
+        return parallel.emitError("cmt-map-to-gpu: an scf.parallel with reductions is not supported");
       bool lanes = parallel->walk([](scf::ForOp loop) {
                              return loop->hasAttr(cmt::kLanesAttr) ? WalkResult::interrupt()
                                                                    : WalkResult::advance();
@@ -388,7 +390,16 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     for (Operation &op : parallel.getBody()->without_terminator())
       rewriter.clone(op, map);
     rewriter.eraseOp(parallel);
-    // A thread runs one point, once: its private arrays need no scope.
+    // A thread runs one point, once: its private arrays go to the kernel's
+    // entry (fixed slots, not a stack that grows in loops) and need no scope.
+    SmallVector<memref::AllocaOp> arrays;
+    kernel->walk([&](memref::AllocaOp a) {
+      if (a->getNumOperands() == 0)
+        arrays.push_back(a);
+    });
+    Block &entry = gpuLaunch.getBody().front();
+    for (memref::AllocaOp a : arrays)
+      a->moveBefore(&entry, entry.begin());
     SmallVector<memref::AllocaScopeOp> scopes;
     kernel->walk([&](memref::AllocaScopeOp s) { scopes.push_back(s); });
     for (memref::AllocaScopeOp scope : scopes) {
@@ -416,15 +427,24 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
   /// shuffles gives every lane the total, and the loop's initial value is
   /// added last.
   LogicalResult spreadOverLanes(IRRewriter &rewriter, scf::ForOp loop, Value lane) {
-    if (loop->getParentOfType<scf::ForOp>() &&
-        loop->getParentOfType<scf::ForOp>()->hasAttr(cmt::kLanesAttr))
-      return loop.emitError("cmt-map-to-gpu: a `cmt.lanes` loop inside another");
+    for (auto outer = loop->getParentOfType<scf::ForOp>(); outer; outer = outer->getParentOfType<scf::ForOp>())
+      if (outer->hasAttr(cmt::kLanesAttr))
+        return loop.emitError("cmt-map-to-gpu: a `cmt.lanes` loop inside another");
     auto yield = cast<scf::YieldOp>(loop.getBody()->getTerminator());
     for (auto [arg, yielded] : llvm::zip(loop.getRegionIterArgs(), yield.getOperands())) {
       auto add = yielded.getDefiningOp<arith::AddFOp>();
-      if (!add || !arg.hasOneUse() || (add.getLhs() != arg && add.getRhs() != arg))
+      // Only the total leaves the loop: a partial sum used otherwise would be
+      // one lane's.
+      if (!add || !arg.hasOneUse() || !add->hasOneUse() || (add.getLhs() != arg && add.getRhs() != arg))
         return loop.emitError("cmt-map-to-gpu: a `cmt.lanes` loop's iter_args must be sums");
     }
+    // Each lane would hold only its share of a private array written here.
+    WalkResult privateStore = loop->walk([](memref::StoreOp store) {
+      return store.getMemRef().getDefiningOp<memref::AllocaOp>() ? WalkResult::interrupt()
+                                                                 : WalkResult::advance();
+    });
+    if (privateStore.wasInterrupted())
+      return loop.emitError("cmt-map-to-gpu: a `cmt.lanes` loop writes a private array");
     Location loc = loop.getLoc();
     rewriter.setInsertionPoint(loop);
     Value step = loop.getStep();

@@ -50,8 +50,14 @@ struct OutlineKernelsPass : cmt::impl::CMTOutlineKernelsBase<OutlineKernelsPass>
           kernels.push_back(op);
       });
       unsigned counter = 0;
-      for (Operation *op : kernels)
+      for (Operation *op : kernels) {
+        if (op->getNumResults() != 0) {
+          op->emitError("cmt-outline-kernels: a loop nest with results (an scf.parallel reduction) "
+                        "is not supported");
+          return signalPassFailure();
+        }
         outline(op, func, symbols, counter++);
+      }
     }
   }
 
@@ -115,10 +121,16 @@ struct OutlineKernelsPass : cmt::impl::CMTOutlineKernelsBase<OutlineKernelsPass>
     func::CallOp::create(at, loc, kernel, roots.getArrayRef());
     op->erase();
     // Views that only fed the op now live in the kernel.
+    // Chains share views (a cast of a subview, and the subview): each goes
+    // once, users before what they view.
+    llvm::SetVector<Operation *> views;
     for (auto &chain : chains)
-      for (Operation *view : chain)
-        if (view->use_empty())
-          view->erase();
+      views.insert(chain.begin(), chain.end());
+    SmallVector<Operation *> order = views.takeVector();
+    llvm::sort(order, [](Operation *a, Operation *b) { return b->isBeforeInBlock(a); });
+    for (Operation *view : order)
+      if (view->use_empty())
+        view->erase();
   }
 };
 } // namespace

@@ -134,16 +134,17 @@ func.func @scalar(%a: memref<8xf32>, %b: memref<f32>) {
 // A hand-written nest whose channel loop is marked `cmt.lanes`: one warp per
 // point (6 points, 192 threads), the loop strided over the lanes, its sum
 // completed by five XOR shuffles and then added to the loop's initial value;
-// the private array's scope is gone (a thread runs one point), and the
-// constants are cloned into the kernel, not passed to it.
+// the private array moves to the kernel's entry and its scope is gone (a
+// thread runs one point), and the constants are cloned into the kernel, not
+// passed to it.
 // CHECK-LABEL: func.func @warp_rows
 // CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %c1{{.*}}) threads({{.*}}) in (%{{.*}} = %c192
+// CHECK-NEXT:   memref.alloca() : memref<4xf32>
 // CHECK:        %[[LANE:.*]] = arith.remui %{{.*}}, %c32
 // CHECK:        %[[ROW:.*]] = arith.divui %{{.*}}, %c32
 // CHECK:        arith.cmpi ult, %[[ROW]], %c6
 // CHECK:        %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
 // CHECK-NOT:    memref.alloca_scope
-// CHECK:        memref.alloca() : memref<4xf32>
 // CHECK:        %[[SCALED:.*]] = arith.muli %[[LANE]], %c1
 // CHECK:        %[[FIRST:.*]] = arith.addi %{{.*}}, %[[SCALED]]
 // CHECK:        %[[STRIDE:.*]] = arith.muli %c1{{.*}}, %c32

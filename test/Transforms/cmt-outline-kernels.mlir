@@ -68,3 +68,31 @@ func.func @forward(%x: memref<6x40xf32>, %out: memref<6xf32>) {
   }
   return
 }
+
+// -----
+
+// A view and a cast of it both read in the nest: both travel into the kernel,
+// which takes the buffer they view, and both leave the caller once.
+// CHECK-LABEL: func.func private @forward_kernel_0
+// CHECK-SAME: (%[[A:.*]]: memref<8x8xf32>, %{{.*}}: memref<8xf32>)
+// CHECK:      %[[SV:.*]] = memref.subview %[[A]]
+// CHECK:      memref.cast %[[SV]]
+// CHECK-LABEL: func.func @forward
+// CHECK-NOT:  memref.subview
+// CHECK-NOT:  memref.cast
+// CHECK:      call @forward_kernel_0(%arg0, %arg1)
+func.func @forward(%a: memref<8x8xf32>, %o: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %sv = memref.subview %a[0, 0] [1, 8] [1, 1] : memref<8x8xf32> to memref<8xf32, strided<[1]>>
+  %cast = memref.cast %sv : memref<8xf32, strided<[1]>> to memref<8xf32, strided<[?], offset: ?>>
+  scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+    %x = memref.load %cast[%i] : memref<8xf32, strided<[?], offset: ?>>
+    %y = memref.load %sv[%i] : memref<8xf32, strided<[1]>>
+    %z = arith.addf %x, %y : f32
+    memref.store %z, %o[%i] : memref<8xf32>
+    scf.reduce
+  }
+  return
+}

@@ -6,8 +6,10 @@
 // warp when its body holds `scf.for` loops marked `kLanesAttr`, and spreads
 // their iterations over the warp's 32 lanes. Such a loop's iterations must be
 // independent, except through its iter_args, which must be sums
-// (`yield %acc + x`): each lane sums its share and a butterfly of shuffles
-// gives every lane the total.
+// (`yield %acc + x`, the partial sum used for nothing else): each lane sums
+// its share and a butterfly of shuffles gives every lane the total. It must
+// not write a private array (`memref.alloca`): each lane would hold only its
+// share of it. cmt-map-to-gpu rejects both.
 //
 // Only the loops carry the mark, because canonicalization rebuilds an
 // `scf.parallel` (dropping a unit dimension, say) without its attributes.
