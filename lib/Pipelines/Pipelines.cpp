@@ -53,6 +53,8 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
   f.addPass(createCMTFuseElementwise(fusion));
   f.addPass(createCanonicalizerPass());
   f.addPass(createCSEPass());
+  if (options.splitReductions)
+    f.addPass(createCMTSplitReductions());
   if (options.rematerialize) {
     // No CSE after this: it would merge the recomputations back.
     f.addPass(createCMTRematerialize());

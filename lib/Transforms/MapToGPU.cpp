@@ -173,6 +173,20 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     constexpr int64_t kFillsGPU = 1 << 19;
     if (reduced < 16 || outputs >= kFillsGPU || outputs * 32 >= (int64_t(1) << 31))
       return failure();
+    // Where the input's contiguous dimension is an output one (a per-channel
+    // sum of channels-last data, such as cmt-split-reductions' partial sums),
+    // consecutive threads read consecutive elements, while a warp's lanes
+    // would read with a stride: with enough outputs to keep the GPU busy,
+    // thread per output.
+    constexpr int64_t kEnoughThreads = 1 << 13;
+    if (outputs >= kEnoughThreads && g.getNumDpsInputs() > 0) {
+      AffineMap in = g.getMatchingIndexingMap(g.getDpsInputOperand(0));
+      if (in.getNumResults() > 0) {
+        auto last = dyn_cast<AffineDimExpr>(in.getResults().back());
+        if (last && last.getPosition() < numParallel)
+          return failure();
+      }
+    }
 
     // The output's initial value, where a fill alone sets it (directly, or
     // through a copy of a filled buffer, as bufferization makes of a fill

@@ -200,3 +200,23 @@ func.func @thread_rows(%x: memref<6x40xf32>, %out: memref<6xf32>) {
   }
   return
 }
+
+// -----
+
+// Partial per-channel sums of channels-last data (cmt-split-reductions' first
+// stage): enough outputs, and the contiguous dimension is an output one, so a
+// thread per output (consecutive threads, consecutive channels), no shuffles.
+// CHECK-LABEL: func.func @channel_partials
+// CHECK:      gpu.launch
+// CHECK-NOT:  gpu.shuffle
+// CHECK:      scf.for
+func.func @channel_partials(%x: memref<128x80x80x16xf32>, %p: memref<16x128x80xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(n, h, w, c) -> (n, h, w, c)>, affine_map<(n, h, w, c) -> (c, n, h)>],
+                  iterator_types = ["parallel", "parallel", "reduction", "parallel"]}
+      ins(%x : memref<128x80x80x16xf32>) outs(%p : memref<16x128x80xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.addf %o, %a : f32
+    linalg.yield %s : f32
+  }
+  return
+}

@@ -106,8 +106,8 @@ static cl::opt<std::string> lowering(
     "lowering",
     cl::desc("which target's lowering choices: cpu, gpu, or auto (the target's). The GPU's: padded "
              "windows gathered with bounds checks, per-channel arithmetic recomputed where it is "
-             "applied, reshapes folded so that elementwise ops fuse, each attention one loop nest, "
-             "a training step rematerialised. --target=cpu --lowering=gpu runs them on the CPU "
+             "applied, reshapes folded so that elementwise ops fuse, long sums with few outputs split "
+             "in two stages, each attention one loop nest, a training step rematerialised. --target=cpu --lowering=gpu runs them on the CPU "
              "(the tests check their parity there, without a GPU); on the CPU each costs time"),
     cl::init("auto"), cl::cat(options));
 static cl::opt<int64_t>
@@ -437,6 +437,7 @@ int main(int argc, char **argv) {
   linalgOptions.gatherWindows = gpuLowering;
   linalgOptions.recomputeSmall = gpuLowering ? kRecomputeSmall : 0;
   linalgOptions.foldReshapes = gpuLowering;
+  linalgOptions.splitReductions = gpuLowering;
   linalgOptions.fuseAttention = choice(fuseAttention);
   // Training executables run data-parallel (mpirun, torchrun) as well as alone.
   linalgOptions.syncBatchNorm = trainStep;

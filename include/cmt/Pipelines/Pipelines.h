@@ -59,6 +59,10 @@ struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> 
                             llvm::cl::desc("Fold reshapes between elementwise ops so they fuse "
                                            "(the GPU's choice)"),
                             llvm::cl::init(false)};
+  Option<bool> splitReductions{*this, "split-reductions",
+                                llvm::cl::desc("Long sums with few outputs in two stages "
+                                               "(cmt-split-reductions; the GPU's choice)"),
+                                llvm::cl::init(false)};
   Option<bool> bf16Storage{*this, "bf16-storage",
                            llvm::cl::desc("Store activations as bf16, compute in f32 "
                                           "(cmt-narrow-storage; inference on the GPU)"),

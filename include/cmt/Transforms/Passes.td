@@ -84,6 +84,42 @@ def CMTNarrowStorage : Pass<"cmt-narrow-storage", "mlir::func::FuncOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def CMTSplitReductions : Pass<"cmt-split-reductions", "mlir::func::FuncOp"> {
+  let summary = "Split long sums with few outputs into partial sums and a short sum";
+  let description = [{
+    A sum (`linalg.generic` yielding `%out + f(...)`) with at most
+    `max-outputs` outputs over at least `min-reduced` elements (a training
+    batch norm's statistics, a bias gradient) turns its outer reduction
+    loops into parallel ones, up to `target-partials` partial sums, laid out
+    after the outputs; a second generic sums each output's partials into the
+    original initial value. On the GPU the first stage is one thread per
+    partial sum, reading channels-last memory coalesced, and the second one
+    warp per output over a contiguous run.
+
+    Before (per-channel sum of an NHWC batch):
+    ```mlir
+    %s = linalg.generic {iterator_types = ["reduction", "reduction", "reduction", "parallel"]}
+        ins(%x : tensor<128x80x80x16xf32>) outs(%zeros : tensor<16xf32>) { addf }
+    ```
+    After:
+    ```mlir
+    %p = linalg.generic {iterator_types = ["parallel", "parallel", "reduction", "parallel"]}
+        ins(%x : tensor<128x80x80x16xf32>) outs(%z : tensor<16x128x80xf32>) { addf }
+    %s = linalg.generic {iterator_types = ["parallel", "reduction", "reduction"]}
+        ins(%p : tensor<16x128x80xf32>) outs(%zeros : tensor<16xf32>) { addf }
+    ```
+  }];
+  let options = [
+    Option<"maxOutputs", "max-outputs", "int64_t", /*default=*/"4096", "Most outputs of a sum split">,
+    Option<"minReduced", "min-reduced", "int64_t", /*default=*/"4096",
+           "Fewest elements summed into each output of a sum split">,
+    Option<"targetPartials", "target-partials", "int64_t", /*default=*/"131072",
+           "Partial sums to aim for (threads of the first stage on the GPU)">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def CMTRematerialize : Pass<"cmt-rematerialize", "mlir::func::FuncOp"> {
   let summary = "Recompute elementwise results where they are read past the memory peak";
   let description = [{
