@@ -101,10 +101,41 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     }
     if (succeeded(warpReduction(rewriter, generic, numParallel)))
       return success();
+    // A reduction's output that a fill alone initialises: each thread owns
+    // its output element, so it stores the fill's value before its loops,
+    // and the fill's launch goes (as in the warp path).
+    std::optional<cmt::FillSource> source;
+    AffineMap outMap;
+    if (numParallel > 0 && numParallel < generic.getNumLoops() && generic.getNumDpsInits() == 1) {
+      source = cmt::fillSource(generic.getDpsInits()[0], generic);
+      outMap = generic.getMatchingIndexingMap(generic.getDpsInitOperand(0));
+    }
+    Value out = generic.getNumDpsInits() == 1 ? generic.getDpsInits()[0] : Value();
     FailureOr<linalg::LinalgLoops> loops = linalg::linalgOpToParallelLoops(rewriter, generic);
     if (failed(loops) || loops->empty())
       return generic.emitError("cmt-map-to-gpu cannot lower this op to loops");
     rewriter.eraseOp(generic);
+    if (auto parallel = dyn_cast<scf::ParallelOp>((*loops)[0]); source && parallel) {
+      Location loc = parallel.getLoc();
+      rewriter.setInsertionPointToStart(parallel.getBody());
+      SmallVector<Value> ivs(parallel.getInductionVars());
+      Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+      ivs.append(outMap.getNumDims() - ivs.size(), zero);  // the output map ignores them
+      SmallVector<Value> idx;
+      for (AffineExpr e : outMap.getResults())
+        idx.push_back(affine::AffineApplyOp::create(
+            rewriter, loc, AffineMap::get(outMap.getNumDims(), 0, e), ivs));
+      memref::StoreOp::create(rewriter, loc, source->fill.getInputs()[0], out, idx);
+      SmallVector<Operation *> erasable;
+      if (source->copy)
+        erasable.push_back(source->copy);
+      if (source->fillDies)
+        erasable.push_back(source->fill);
+      for (Operation *op : erasable) {
+        folded.insert(op);
+        rewriter.eraseOp(op);
+      }
+    }
     return launch(rewriter, (*loops)[0], numParallel);
   }
 

@@ -220,3 +220,28 @@ func.func @channel_partials(%x: memref<128x80x80x16xf32>, %p: memref<16x128x80xf
   }
   return
 }
+
+// -----
+
+// A thread-per-output reduction whose output a fill alone initialises: each
+// thread stores the fill's value before its loop, and the fill has no launch.
+// CHECK-LABEL: func.func @thread_sums_folded_fill
+// CHECK-NOT:  linalg.fill
+// CHECK:      gpu.launch
+// CHECK:        memref.store %cst, %[[OUT:.*]][
+// CHECK:        scf.for
+// CHECK:          memref.load %[[OUT]]
+// CHECK-NOT:  gpu.launch
+func.func @thread_sums_folded_fill(%x: memref<128x80x80x16xf32>) -> memref<16x128x80xf32> {
+  %zero = arith.constant 0.0 : f32
+  %p = memref.alloc() : memref<16x128x80xf32>
+  linalg.fill ins(%zero : f32) outs(%p : memref<16x128x80xf32>)
+  linalg.generic {indexing_maps = [affine_map<(n, h, w, c) -> (n, h, w, c)>, affine_map<(n, h, w, c) -> (c, n, h)>],
+                  iterator_types = ["parallel", "parallel", "reduction", "parallel"]}
+      ins(%x : memref<128x80x80x16xf32>) outs(%p : memref<16x128x80xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.addf %o, %a : f32
+    linalg.yield %s : f32
+  }
+  return %p : memref<16x128x80xf32>
+}
