@@ -23,7 +23,9 @@ namespace cmt {
 using namespace mlir;
 
 namespace {
-bool isView(Operation *op) { return isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp, tensor::ExtractSliceOp>(op); }
+bool isView(Operation *op) {
+  return isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp, tensor::ExtractSliceOp>(op);
+}
 
 /// Whether every reader of `v`, through views and zero padding, can take it
 /// narrowed: as an input of a generic (the body widens it), or by
@@ -147,7 +149,8 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
         b.setInsertionPoint(yield);
         FloatAttr value;
         (void)matchPattern(pad.getConstantPaddingValue(), m_Constant(&value));
-        yield->setOperand(0, arith::ConstantOp::create(b, pad.getLoc(), b.getFloatAttr(bf16, value.getValueAsDouble())));
+        Value zero = arith::ConstantOp::create(b, pad.getLoc(), b.getFloatAttr(bf16, value.getValueAsDouble()));
+        yield->setOperand(0, zero);
         pad->getResult(0).setType(withElement(pad.getType(), bf16));
         widenReaders(b, pad.getResult());
       } else {
