@@ -98,7 +98,7 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
       if (!linalg::isaContractionOpInterface(g) || g.getNumDpsInputs() != 2)
         return;
       auto elem = [&](unsigned i) { return getElementTypeOrSelf(g.getDpsInputs()[i].getType()); };
-      if (elem(0) == elem(1))
+      if (!((elem(0) == f32 && elem(1) == bf16) || (elem(0) == bf16 && elem(1) == f32)))
         return;
       OpOperand *wide = g.getDpsInputOperand(elem(0) == f32 ? 0 : 1);
       Value &narrowed = rounded[wide->get()];
