@@ -425,8 +425,8 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     }
     Block *kernel = rewriter.getInsertionBlock();
     // Constants from above (loop bounds, a hand-written nest's literals) are
-    // cloned in: as kernel arguments they would hide trip counts from the
-    // GPU compiler, which then cannot unroll or keep small arrays in registers.
+    // cloned in: as kernel arguments they would hide trip counts and strides
+    // from the GPU compiler, which then cannot unroll or fold index math.
     llvm::SetVector<Value> above;
     getUsedValuesDefinedAbove(parallel.getRegion(), above);
     for (Value v : above)
