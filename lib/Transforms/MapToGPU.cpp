@@ -2,6 +2,7 @@
 #include "cmt/Transforms/Passes.h"
 #include "cmt/Transforms/Utils/BufferInit.h"
 #include "cmt/Transforms/Utils/Lanes.h"
+#include "cmt/Transforms/Utils/Reduction.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -121,20 +122,9 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
       SmallVector<Value> ivs(parallel.getInductionVars());
       Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
       ivs.append(outMap.getNumDims() - ivs.size(), zero);  // the output map ignores them
-      SmallVector<Value> idx;
-      for (AffineExpr e : outMap.getResults())
-        idx.push_back(affine::AffineApplyOp::create(
-            rewriter, loc, AffineMap::get(outMap.getNumDims(), 0, e), ivs));
-      memref::StoreOp::create(rewriter, loc, source->fill.getInputs()[0], out, idx);
-      SmallVector<Operation *> erasable;
-      if (source->copy)
-        erasable.push_back(source->copy);
-      if (source->fillDies)
-        erasable.push_back(source->fill);
-      for (Operation *op : erasable) {
-        folded.insert(op);
-        rewriter.eraseOp(op);
-      }
+      memref::StoreOp::create(rewriter, loc, source->fill.getInputs()[0], out,
+                              applyMap(rewriter, loc, outMap, ivs));
+      dropFolded(rewriter, *source);
     }
     return launch(rewriter, (*loops)[0], numParallel);
   }
@@ -166,23 +156,6 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     return success();
   }
 
-  /// The reduction `yield combine(f(ins), out)` with combine addf or
-  /// maximumf: its combining op, else null.
-  static Operation *matchCombine(linalg::GenericOp g) {
-    if (g.getNumDpsInits() != 1 || g.getNumResults() != 0)
-      return nullptr;
-    Block &body = g.getRegion().front();
-    BlockArgument out = body.getArguments().back();
-    Value yielded = body.getTerminator()->getOperand(0);
-    Operation *combine = yielded.getDefiningOp();
-    if (!combine || combine->getBlock() != &body || !out.hasOneUse() ||
-        !isa<arith::AddFOp, arith::MaximumFOp, arith::MaxNumFOp>(combine) ||
-        (combine->getOperand(0) != out && combine->getOperand(1) != out) ||
-        combine->getOperand(0) == combine->getOperand(1))
-      return nullptr;
-    return combine;
-  }
-
   /// A reduction whose outputs are too few to fill the GPU one thread each
   /// (layer-norm statistics, softmax maxima and sums, pooling) runs one
   /// warp per output: lane l takes reduction points l, l + 32, ... (the
@@ -190,7 +163,8 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
   /// coalesced), then the lanes combine with butterfly shuffles and lane 0
   /// folds the result into the output.
   LogicalResult warpReduction(IRRewriter &rewriter, linalg::GenericOp g, unsigned numParallel) {
-    Operation *combine = matchCombine(g);
+    // On buffers (no results), combined by addf or a maximum.
+    Operation *combine = g.getNumResults() == 0 ? cmt::reductionCombiner(g) : nullptr;
     if (!combine)
       return failure();
     SmallVector<int64_t> ranges = g.getStaticLoopRanges();
@@ -224,15 +198,8 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     // shared by two reductions): the kernel starts from the fill's value and
     // the fill's and the copy's launches go away.
     OpOperand &init = g.getDpsInitsMutable()[0];
-    SmallVector<Operation *> erasable;
-    Value initValue;
-    if (std::optional<cmt::FillSource> source = cmt::fillSource(init.get(), g)) {
-      initValue = source->fill.getInputs()[0];
-      if (source->copy)
-        erasable.push_back(source->copy);
-      if (source->fillDies)
-        erasable.push_back(source->fill);
-    }
+    std::optional<cmt::FillSource> source = cmt::fillSource(init.get(), g);
+    Value initValue = source ? source->fill.getInputs()[0] : Value();
     Location loc = g.getLoc();
     rewriter.setInsertionPoint(g);
     auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(rewriter, loc, v); };
@@ -278,12 +245,8 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     delinearize(warp, 0, numParallel, outer);
 
     auto load = [&](OpOperand &operand, ArrayRef<Value> ivs) -> Value {
-      AffineMap m = g.getMatchingIndexingMap(&operand);
-      SmallVector<Value> idx;
-      for (AffineExpr e : m.getResults())
-        idx.push_back(affine::AffineApplyOp::create(
-            rewriter, loc, AffineMap::get(m.getNumDims(), 0, e), ivs));
-      return memref::LoadOp::create(rewriter, loc, operand.get(), idx);
+      return memref::LoadOp::create(rewriter, loc, operand.get(),
+                                    applyMap(rewriter, loc, g.getMatchingIndexingMap(&operand), ivs));
     };
     Block &gbody = g.getRegion().front();
     Value f = combine->getOperand(0) == gbody.getArguments().back() ? combine->getOperand(1)
@@ -332,19 +295,30 @@ struct MapToGPUPass : cmt::impl::CMTMapToGPUBase<MapToGPUPass> {
     rewriter.setInsertionPointToStart(first.thenBlock());
     SmallVector<Value> ivs(outer);
     ivs.append(ranges.size() - numParallel, cidx(0));  // the output map ignores them
-    AffineMap m = g.getMatchingIndexingMap(&init);
-    SmallVector<Value> idx;
-    for (AffineExpr e : m.getResults())
-      idx.push_back(
-          affine::AffineApplyOp::create(rewriter, loc, AffineMap::get(m.getNumDims(), 0, e), ivs));
+    SmallVector<Value> idx = applyMap(rewriter, loc, g.getMatchingIndexingMap(&init), ivs);
     Value old = initValue ? initValue : memref::LoadOp::create(rewriter, loc, init.get(), idx).getResult();
     memref::StoreOp::create(rewriter, loc, combineWith(old, acc), init.get(), idx);
     rewriter.eraseOp(g);
-    for (Operation *op : erasable) {
+    if (source)
+      dropFolded(rewriter, *source);
+    return success();
+  }
+
+  /// The indices `m` gives for loop indices `ivs`.
+  static SmallVector<Value> applyMap(OpBuilder &b, Location loc, AffineMap m, ValueRange ivs) {
+    SmallVector<Value> idx;
+    for (AffineExpr e : m.getResults())
+      idx.push_back(affine::AffineApplyOp::create(b, loc, AffineMap::get(m.getNumDims(), 0, e), ivs));
+    return idx;
+  }
+
+  /// Erases the copy and fill that a kernel starting from the fill's value
+  /// made dead; they are never visited again.
+  void dropFolded(IRRewriter &rewriter, const cmt::FillSource &source) {
+    for (Operation *op : source.foldedOps()) {
       folded.insert(op);
       rewriter.eraseOp(op);
     }
-    return success();
   }
 
   /// Wraps `outer` (the scf.parallel of the nest, or a lone reduction loop)

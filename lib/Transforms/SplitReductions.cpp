@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cmt/Transforms/Passes.h"
+#include "cmt/Transforms/Utils/Reduction.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Builders.h"
@@ -24,13 +25,7 @@ using utils::IteratorType;
 
 /// `yield %out + f(...)`, the output read nowhere else: a sum.
 bool isSum(linalg::GenericOp g) {
-  if (g.getNumDpsInits() != 1 || g.getNumResults() != 1)
-    return false;
-  Block &body = g.getRegion().front();
-  BlockArgument out = body.getArguments().back();
-  auto add = body.getTerminator()->getOperand(0).getDefiningOp<arith::AddFOp>();
-  return add && out.hasOneUse() && (add.getLhs() == out || add.getRhs() == out) &&
-         add.getLhs() != add.getRhs();
+  return g.getNumResults() == 1 && isa_and_nonnull<arith::AddFOp>(cmt::reductionCombiner(g));
 }
 
 struct SplitReductionsPass : cmt::impl::CMTSplitReductionsBase<SplitReductionsPass> {

@@ -213,10 +213,7 @@ struct ConvertLinalgToUKernelsPass
       if (!isZero(source->fill.getInputs()[0]))
         return {};
       Initialiser init;
-      if (source->copy)
-        init.folded.push_back(source->copy);
-      if (source->fillDies)
-        init.folded.push_back(source->fill);
+      init.folded.append(source->foldedOps());
       return init;
     }
     auto g = dyn_cast_or_null<linalg::GenericOp>(cmt::lastToucher(c, op));

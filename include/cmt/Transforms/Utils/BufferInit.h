@@ -29,6 +29,17 @@ struct FillSource {
   /// Nothing but the folded copy (or `reader`) reads the fill's buffer
   /// (deallocation aside): folding the copy makes the fill dead too.
   bool fillDies = false;
+
+  /// What goes once the reader starts from the fill's value itself: the
+  /// copy, and the fill where nothing else reads its buffer.
+  llvm::SmallVector<mlir::Operation *, 2> foldedOps() const {
+    llvm::SmallVector<mlir::Operation *, 2> ops;
+    if (copy)
+      ops.push_back(copy);
+    if (fillDies)
+      ops.push_back(fill);
+    return ops;
+  }
 };
 std::optional<FillSource> fillSource(mlir::Value buf, mlir::Operation *reader);
 } // namespace cmt
