@@ -7,9 +7,10 @@ the compiler needs MLIR (no GPU) and the benchmark a GPU (no MLIR):
   bench_cuda.py run DIR [--models ...] [--compile-models cmt-ti]   (GPU machine)
 
 `run` prints a markdown table: images/s at batch 128 and latency at batch 1
-for our executables (--precision bf16: tensor-core GEMMs; activations stored
-f32, and at batch 128 also bf16 (--storage=bf16); one CUDA graph replayed on
-device-resident data) and for the PyTorch model of
+for our executables (--precision bf16: the executable's forward with
+activations stored as bf16, tensor-core GEMMs accumulating in f32; at batch
+128 also --precision tf32, the f32-activation forward; one CUDA graph replayed
+on device-resident data) and for the PyTorch model of
 CMT-SPEC.md (python/cmt_reference.py) in eager mode and with
 torch.compile(mode="reduce-overhead") (CUDA graphs; the best mode measured in
 PEERS-H100.md), both under bf16 autocast, timed with CUDA events on
@@ -37,22 +38,21 @@ def build(args):
     compiler = os.path.join(args.build, "bin", "cmt-compile")
     times = {}
     for name in args.models:
-        # Activations in f32 at both batch sizes, and in bf16 (--storage=bf16)
-        # at batch 128, where the bytes they move set the speed.
-        for batch, storage in ((128, "f32"), (1, "f32"), (128, "bf16")):
-            tag = f"{name}-b{batch}" + ("-bf16" if storage == "bf16" else "")
+        # Each executable holds both forwards (f32 and bf16 activations).
+        for batch in (128, 1):
+            tag = f"{name}-b{batch}"
             exe = os.path.join(args.dir, tag)
             t0 = time.perf_counter()
             subprocess.run([compiler, os.path.join(ROOT, "models", name + ".mlir"), "--target=cuda",
-                            f"--batch={batch}", f"--storage={storage}", "-o", exe], check=True)
+                            f"--batch={batch}", "-o", exe], check=True)
             times[tag] = time.perf_counter() - t0
             subprocess.run(["strip", exe], check=False)
     json.dump(times, open(os.path.join(args.dir, "compile.json"), "w"))
     print("built", args.dir)
 
 
-def ours(exe, iterations):
-    out = subprocess.run([exe, "--benchmark", "--precision", "bf16", "--iterations", str(iterations)],
+def ours(exe, iterations, precision="bf16"):
+    out = subprocess.run([exe, "--benchmark", "--precision", precision, "--iterations", str(iterations)],
                          check=True, capture_output=True, text=True).stdout
     return {"images_s": float(re.search(r"([0-9.]+) images/s", out).group(1)),
             "p50_ms": float(re.search(r"p50 ([0-9.]+)", out).group(1)),
@@ -105,7 +105,7 @@ def run(args):
     for name in args.models:
         r = {"name": name}
         r["ours128"] = ours(os.path.join(args.dir, f"{name}-b128"), 50)
-        r["ours128bf16"] = ours(os.path.join(args.dir, f"{name}-b128-bf16"), 50)
+        r["ours128tf32"] = ours(os.path.join(args.dir, f"{name}-b128"), 50, "tf32")
         r["ours1"] = ours(os.path.join(args.dir, f"{name}-b1"), 300)
         r["eager128"] = peer(name, 128, False, 30)
         r["eager1"] = peer(name, 1, False, 100)
@@ -116,18 +116,18 @@ def run(args):
         rows.append(r)
         print(json.dumps(r), flush=True)
     print(f"\nInference, bf16, {device}, torch {torch.__version__}, {datetime.date.today()}\n")
-    print("| model | cmt b128 (img/s) | cmt bf16-storage b128 | eager b128 | compiled b128 | cmt b1 (ms) "
-          "| eager b1 | compiled b1 | cmt peak MiB b128 | cmt bf16-storage peak | eager peak | compiled peak "
+    print("| model | cmt b128 (img/s) | cmt tf32 f32-activations b128 | eager b128 | compiled b128 | cmt b1 (ms) "
+          "| eager b1 | compiled b1 | cmt peak MiB b128 | cmt tf32 peak | eager peak | compiled peak "
           "| cmt graph nodes | cmt compile s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         c128, c1 = r.get("comp128"), r.get("comp1")
-        cells = [r["name"], f"{r['ours128']['images_s']:.0f}", f"{r['ours128bf16']['images_s']:.0f}",
+        cells = [r["name"], f"{r['ours128']['images_s']:.0f}", f"{r['ours128tf32']['images_s']:.0f}",
                  f"{r['eager128']['images_s']:.0f}",
                  f"{c128['images_s']:.0f}" if c128 else "not run",
                  f"{r['ours1']['p50_ms']:.2f}", f"{r['eager1']['p50_ms']:.2f}",
                  f"{c1['p50_ms']:.2f}" if c1 else "not run",
-                 f"{r['ours128']['mib']:.0f}", f"{r['ours128bf16']['mib']:.0f}", f"{r['eager128']['mib']:.0f}",
+                 f"{r['ours128']['mib']:.0f}", f"{r['ours128tf32']['mib']:.0f}", f"{r['eager128']['mib']:.0f}",
                  f"{c128['mib']:.0f}" if c128 else "-",
                  str(r["ours128"]["nodes"]), f"{r['compile_s']:.0f}"]
         print("| " + " | ".join(cells) + " |")

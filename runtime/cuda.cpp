@@ -556,6 +556,24 @@ Precision parsePrecision(const std::string &name) {
   throw Error("--precision must be fp32, tf32 or bf16, got '" + name + "'");
 }
 
+PrecisionChoice choosePrecision(const Plan &plan, const std::string &requested, bool hasBF16Forward) {
+  std::string name = !requested.empty() ? requested : plan.storage == "bf16" ? "bf16" : "fp32";
+  Precision p = parsePrecision(name);
+  bool cpu = plan.target != "cuda";
+  if (plan.storage == "bf16" && p != Precision::BF16)
+    throw Error("--precision " + name + ": this executable stores activations as bf16 (cmt-compile " +
+                "--storage=bf16); compile with --storage=f32 or --storage=both for " + name);
+  if (cpu && p == Precision::TF32)
+    throw Error("--precision tf32 is for CUDA executables; this one runs on the CPU");
+  bool bf16Forward = p == Precision::BF16 && hasBF16Forward;
+  // On the CPU bf16 is a storage; on the GPU, without a bf16 forward, it is
+  // cuBLAS's bf16 tensor-core math on f32 activations.
+  if (cpu && p == Precision::BF16 && plan.storage != "bf16" && !bf16Forward)
+    throw Error("--precision bf16: this executable stores activations as f32 only; compile with "
+                "cmt-compile --storage=bf16 or --storage=both");
+  return {p, name, bf16Forward, bf16Forward ? "bf16" : plan.storage};
+}
+
 namespace {
 int precisionCompute(Precision p) {
   return p == Precision::FP32 ? kCompute32F : p == Precision::TF32 ? kCompute32FFastTF32 : kCompute32FFast16BF;

@@ -24,6 +24,19 @@ namespace cmt::rt {
 enum class Precision { FP32, TF32, BF16 };
 Precision parsePrecision(const std::string &name);  // throws Error naming the choices
 
+// What --precision asks of an executable: cuBLAS's compute type, and which
+// forward runs where the executable holds one per activation storage
+// (cmt-compile --storage=both). `requested` is empty when not given: then the
+// main forward's own (fp32; bf16 for bf16 storage). Throws Error where the
+// executable cannot give what was asked.
+struct PrecisionChoice {
+  Precision precision;
+  std::string name;       // as given, or the default
+  bool bf16Forward;       // run the bf16-storage forward instead of the main one
+  std::string storage;    // of the forward that runs
+};
+PrecisionChoice choosePrecision(const Plan &plan, const std::string &requested, bool hasBF16Forward);
+
 class CudaExecutor {
 public:
   // Opens `device`; throws Error (no driver, no device, wrong architecture).

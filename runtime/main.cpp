@@ -2,7 +2,8 @@
 //
 // The compiled object provides the plan (cmt_plan: what the kernel takes, by
 // official name) and the kernel (cmt_forward_packed: one pointer per plan
-// argument). This file binds a checkpoint to the plan, prepares the input,
+// argument); compiled with --storage=both, also a bf16-storage forward
+// (cmt_bf16_plan, cmt_bf16_packed) that --precision bf16 picks. This file binds a checkpoint to the plan, prepares the input,
 // runs the batch's images on worker threads and reports.
 #include "runtime/cuda.h"
 #include "runtime/driver.h"
@@ -24,6 +25,8 @@
 #include <vector>
 
 extern "C" const char cmt_plan[];
+extern "C" __attribute__((weak)) const char cmt_bf16_plan[];
+extern "C" __attribute__((weak)) void cmt_bf16_packed(void **args);
 // Default weights (a safetensors image; empty unless compiled from ONNX).
 extern "C" const char cmt_default_weights[];
 extern "C" const uint64_t cmt_default_weights_size;
@@ -98,7 +101,7 @@ std::vector<char> readData(const Plan &plan, const PlanArg &a, const Safetensors
 
 namespace {
 struct Options {
-  std::string weights, output, data, precision = "fp32";
+  std::string weights, output, data, precision;  // empty: the executable's default
   std::vector<std::string> inputs;
   bool benchmark = false, profile = false, planMemory = false;
   int iterations = 0, threads = 0, top = 5, device = 0;
@@ -109,7 +112,8 @@ struct Options {
                "%s%s"
                "usage: EXE [--weights W.safetensors] --input X [--input X ...] [--output OUT.safetensors]\n"
                "           [--data FILE.safetensors] [--benchmark] [--iterations N] [--threads N] [--top K]\n"
-               "           [--precision fp32|tf32|bf16] [--device N] [--profile]   (CUDA executables)\n"
+               "           [--precision fp32|tf32|bf16] (tf32: CUDA executables; bf16: bf16 storage where\n"
+               "           compiled with it, else cuBLAS's bf16 math)  [--device N] [--profile]   (CUDA)\n"
                "           [--plan-memory]   the GPU memory it needs, found without a GPU (CUDA executables)\n"
                "  X is FILE.safetensors:NAME (float32 NCHW, %lld x %lld x %lld x %lld) or PNG/JPEG files\n"
                "  (at most %lld; resized and centre-cropped to %lld, ImageNet-normalised).\n"
@@ -202,6 +206,7 @@ std::vector<float> readInput(const Plan &plan, const PlanArg &input, const std::
 
 struct Runner {
   const Plan &plan;
+  void (*entry)(void **);
   std::vector<void *> base;                 // per argument: start of the whole batch's data
   std::vector<int64_t> stride;              // per argument: bytes per kernel call (0: shared)
   int threads;
@@ -214,7 +219,7 @@ struct Runner {
       for (int64_t c; (c = next.fetch_add(1)) < calls;) {
         for (size_t i = 0; i < base.size(); ++i)
           args[i] = static_cast<char *>(base[i]) + c * stride[i];
-        cmt_forward_packed(args.data());
+        entry(args.data());
       }
     };
     int n = static_cast<int>(std::min<int64_t>(threads, calls));
@@ -289,13 +294,17 @@ void printProfile(const Plan &plan, const std::vector<double> &ms) {
 }
 
 int realMain(int argc, char **argv) {
-  Plan plan = Plan::parse(cmt_plan);
-  if (plan.mode == "train") return trainMain(plan, argc, argv);
-  Options opt = parseArgs(plan, argc, argv);
+  Plan compiled = Plan::parse(cmt_plan);
+  if (compiled.mode == "train") return trainMain(compiled, argc, argv);
+  Options opt = parseArgs(compiled, argc, argv);
+  PrecisionChoice precision = choosePrecision(compiled, opt.precision, cmt_bf16_plan && cmt_bf16_packed);
+  const Plan plan = precision.bf16Forward ? Plan::parse(cmt_bf16_plan) : compiled;
+  void (*entry)(void **) = precision.bf16Forward ? cmt_bf16_packed : cmt_forward_packed;
   if (opt.planMemory) {
     if (plan.target != "cuda") usage(plan, "--plan-memory applies to CUDA executables (this one is for " + plan.target + ")");
-    printGpuMemory(("forward of " + plan.model + " at batch " + std::to_string(plan.batch)).c_str(),
-                   plannedGpuMemory(plan));
+    printGpuMemory(("forward of " + plan.model + " at batch " + std::to_string(plan.batch) + ", " + plan.storage +
+                    " activations").c_str(),
+                   plannedGpuMemory(plan, entry));
     return 0;
   }
   // Large intermediate buffers come and go every call: keep them in the heap
@@ -321,7 +330,7 @@ int realMain(int argc, char **argv) {
   }
 
   int64_t calls = plan.batch / plan.kernelBatch, images = 0;
-  Runner runner{plan, {}, {}, opt.threads ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
+  Runner runner{plan, entry, {}, {}, opt.threads ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
   std::vector<std::vector<char>> outputs;
   std::vector<float> input;
   std::vector<std::vector<char>> dataInputs;
@@ -367,10 +376,8 @@ int realMain(int argc, char **argv) {
   // and intermediates on the device and replays a captured graph.
   std::unique_ptr<CudaExecutor> cuda;
   if (plan.target == "cuda") {
-    cuda = std::make_unique<CudaExecutor>(plan, parsePrecision(opt.precision), opt.device);
+    cuda = std::make_unique<CudaExecutor>(plan, precision.precision, opt.device, entry);
     cuda->bind(runner.base);
-  } else if (opt.precision != "fp32") {
-    throw Error("--precision applies to CUDA executables; this one runs on the CPU in fp32");
   }
   auto forward = [&] { cuda ? cuda->run() : runner.run(); };
 
@@ -431,13 +438,14 @@ int realMain(int argc, char **argv) {
     std::sort(sorted.begin(), sorted.end());
     auto pct = [&](double q) { return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * sorted.size()))]; };
     if (cuda)
-      std::printf("benchmark: model %s, batch %lld, %s, precision %s, %zu runs, CUDA graph of %zu nodes, "
-                  "arena %.1f MiB, resident %.1f MiB\n",
-                  plan.model.c_str(), (long long)plan.batch, cuda->deviceName().c_str(), opt.precision.c_str(),
+      std::printf("benchmark: model %s, batch %lld, %s, precision %s, %s activations, %zu runs, CUDA graph of "
+                  "%zu nodes, arena %.1f MiB, resident %.1f MiB\n",
+                  plan.model.c_str(), (long long)plan.batch, cuda->deviceName().c_str(), precision.name.c_str(),
+                  plan.storage.c_str(),
                   ms.size(), cuda->graphNodes(), cuda->arenaBytes() / 1048576.0, cuda->residentBytes() / 1048576.0);
     else
-      std::printf("benchmark: model %s, batch %lld, %d threads, %zu runs\n", plan.model.c_str(),
-                  (long long)plan.batch, runner.threads, ms.size());
+      std::printf("benchmark: model %s, batch %lld, %d threads, %s activations, %zu runs\n", plan.model.c_str(),
+                  (long long)plan.batch, runner.threads, plan.storage.c_str(), ms.size());
     std::printf("  %.1f images/s (median)   latency per batch ms: p50 %.2f  p90 %.2f  p99 %.2f  min %.2f\n",
                 plan.batch * 1000.0 / pct(0.5), pct(0.5), pct(0.9), pct(0.99), sorted.front());
   }

@@ -36,6 +36,10 @@ Plan Plan::parse(const std::string &text) {
     else if (key == "kernel_batch") ls >> p.kernelBatch;
     else if (key == "resolution") ls >> p.resolution;
     else if (key == "gpu_arch") ls >> p.gpuArch;
+    else if (key == "storage") {
+      ls >> p.storage;
+      if (p.storage != "f32" && p.storage != "bf16") throw bad("unknown storage");
+    }
     else if (key == "launch") {
       std::string rest;
       std::getline(ls >> std::ws, rest);
@@ -73,7 +77,8 @@ Plan Plan::parse(const std::string &text) {
 std::string Plan::serialize() const {
   std::ostringstream out;
   out << "model " << model << "\ntarget " << target << "\nmode " << mode << "\nbatch " << batch
-      << "\nkernel_batch " << kernelBatch << "\nresolution " << resolution << "\n";
+      << "\nkernel_batch " << kernelBatch << "\nresolution " << resolution << "\nstorage " << storage
+      << "\n";
   if (!gpuArch.empty()) out << "gpu_arch " << gpuArch << "\n";
   for (const std::string &l : launches) out << "launch " << l << "\n";
   for (const PlanArg &a : args) {

@@ -25,6 +25,7 @@ struct PlanArg {
 struct Plan {
   std::string model, target, mode;
   std::string gpuArch;       // the CUDA target's sm_XX; empty for the CPU
+  std::string storage = "f32";  // activations in memory: f32 or bf16 (cmt-compile --storage)
   int64_t batch = 1;         // images per run of the executable
   int64_t kernelBatch = 1;   // images per call of the kernel
   int64_t resolution = 0;

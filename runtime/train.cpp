@@ -53,7 +53,7 @@ struct TrainOptions {
   double warmupEpochs = -1;
   double lr = 8e-4, minLr = 1e-5, weightDecay = 0.05, labelSmoothing = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8,
          momentum = 0, clipNorm = 0, dropPath = 0.1;
-  std::string optimizer = "adamw", schedule = "cosine", precision = "fp32", augment = "auto", shuffle = "auto",
+  std::string optimizer = "adamw", schedule = "cosine", precision, augment = "auto", shuffle = "auto",
               randAugment = "auto", badImages = "error";
   double cropScale = 0.08;
   double mixup = 0, cutmix = 0, mixProb = 1, mixSwitchProb = 0.5;  // off unless asked: see the usage
@@ -434,6 +434,7 @@ int train(const Plan &plan, int argc, char **argv) {
       opt = merged;
     }
   }
+  PrecisionChoice precision = choosePrecision(plan, opt.precision, /*hasBF16Forward=*/false);
   if (opt.planMemory) {
     if (plan.target != "cuda") usage(plan, "--plan-memory applies to CUDA executables (this one is for " + plan.target + ")");
     std::string at = plan.model + " at batch " + std::to_string(plan.batch);
@@ -638,10 +639,8 @@ int train(const Plan &plan, int argc, char **argv) {
   std::unique_ptr<CudaExecutor> cuda, cudaEval;
   if (plan.target == "cuda") {
     int device = opt.device >= 0 ? opt.device : world.launched ? world.localRank : 0;
-    cuda = std::make_unique<CudaExecutor>(plan, parsePrecision(opt.precision), device);
+    cuda = std::make_unique<CudaExecutor>(plan, precision.precision, device);
     cuda->bind(args);
-  } else if (opt.precision != "fp32") {
-    throw Error("--precision applies to CUDA executables; this one trains on the CPU in fp32");
   }
   CollectiveOptions collectives;
   collectives.syncBatchNorm = opt.syncBn;
@@ -683,7 +682,7 @@ int train(const Plan &plan, int argc, char **argv) {
       for (size_t i = 0; i < nargs; ++i)
         if (isState(plan.args[i])) fetch(i);
       if (!cudaEval) {
-        cudaEval = std::make_unique<CudaExecutor>(*evalPlan, parsePrecision(opt.precision), opt.device, cmt_eval_packed);
+        cudaEval = std::make_unique<CudaExecutor>(*evalPlan, precision.precision, opt.device, cmt_eval_packed);
         cudaEval->bind(evalArgs);  // uploads the parameters as fetched
       } else {
         for (size_t i = 0; i < evalPlan->args.size(); ++i)

@@ -61,8 +61,11 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
     f.addPass(createCMTFuseElementwise(fusion));
     f.addPass(createCanonicalizerPass());
   }
-  if (options.bf16Storage)
-    f.addPass(createCMTNarrowStorage());
+  if (options.bf16Storage) {
+    CMTNarrowStorageOptions narrow;
+    narrow.functions.assign(options.bf16Functions.begin(), options.bf16Functions.end());
+    f.addPass(createCMTNarrowStorage(narrow));
+  }
   pm.addPass(createCMTLowerCollectives());
 }
 

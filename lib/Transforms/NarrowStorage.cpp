@@ -57,6 +57,8 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    if (!functions.empty() && !llvm::is_contained(functions, func.getSymName()))
+      return;
     OpBuilder b(&getContext());
     Type f32 = b.getF32Type(), bf16 = b.getBF16Type();
 

@@ -98,10 +98,11 @@ static cl::opt<std::string> fuseAttention(
 static cl::opt<std::string> storage(
     "storage",
     cl::desc("element type of activations (and, in a training step, their gradients) in memory: "
-             "f32, or bf16 (arithmetic stays f32, matrix products take bf16 operands with f32 "
+             "f32, bf16 (arithmetic stays f32, matrix products take bf16 operands with f32 "
              "accumulation; parameters, optimizer state and outputs stay f32; halves most of the "
-             "bytes the GPU moves)"),
-    cl::init("f32"), cl::cat(options));
+             "bytes the GPU moves), both (inference: one forward of each, the executable's "
+             "--precision picks), or auto (both for CUDA inference, else f32)"),
+    cl::init("auto"), cl::cat(options));
 static cl::opt<std::string> lowering(
     "lowering",
     cl::desc("which target's lowering choices: cpu, gpu, or auto (the target's). The GPU's: padded "
@@ -188,6 +189,9 @@ constexpr llvm::StringLiteral kEvaluate = "evaluate";
 /// the GPU: every per-channel vector of the CMT family (CMT-B: 2,432 channels
 /// in its widest IRFFN).
 constexpr int64_t kRecomputeSmall = 4096;
+
+/// The bf16-storage forward beside an f32 one (--storage=both).
+constexpr llvm::StringLiteral kForwardBF16 = "forward_bf16";
 
 /// The function the executable calls: @train_step for --mode=train.
 std::string kernelName() { return mode == "train" ? "train_step" : "forward"; }
@@ -332,8 +336,14 @@ int main(int argc, char **argv) {
     return fail("--mode=" + mode + " is not supported (infer, train and train-forward are)");
   if (batch <= 0)
     return fail("--batch must be positive");
-  if (storage != "f32" && storage != "bf16")
-    return fail("--storage must be f32 or bf16, got '" + storage + "'");
+  if (storage != "f32" && storage != "bf16" && storage != "both" && storage != "auto")
+    return fail("--storage must be f32, bf16, both or auto, got '" + storage + "'");
+  if (storage == "both" && mode != "infer")
+    return fail("--storage=both is for inference; a training executable has one storage (f32 or bf16)");
+  // CUDA inference holds both forwards, so that the executable's --precision
+  // bf16 means bf16 activations, as users of the GPU expect.
+  bool bothStorages = storage == "both" || (storage == "auto" && cuda && mode == "infer");
+  bool bf16Only = storage == "bf16";
   if (lowering != "auto" && lowering != "cpu" && lowering != "gpu")
     return fail("--lowering must be cpu, gpu or auto, got '" + lowering + "'");
   for (const cl::opt<std::string> *flag : {&rematerialize, &fuseAttention})
@@ -416,12 +426,25 @@ int main(int argc, char **argv) {
   if (!exportOnnx.empty())
     return exportToONNX(*module, imported);
 
+  if (bothStorages) {
+    func::FuncOp narrowed = module->lookupSymbol<func::FuncOp>("forward").clone();
+    narrowed.setSymName(kForwardBF16);
+    module->push_back(narrowed);
+  }
   std::optional<cmt::rt::Plan> plan = makePlan(*module, kernelName(), mode, kernelBatch, error);
   if (!plan)
     return fail(error);
-  std::optional<cmt::rt::Plan> evalPlan;
+  plan->storage = bf16Only ? "bf16" : "f32";
+  std::optional<cmt::rt::Plan> evalPlan, bf16Plan;
   if (trainStep && !(evalPlan = makePlan(*module, kEvaluate, "infer", kernelBatch, error)))
     return fail(error);
+  if (evalPlan)
+    evalPlan->storage = plan->storage;
+  if (bothStorages) {
+    if (!(bf16Plan = makePlan(*module, kForwardBF16, mode, kernelBatch, error)))
+      return fail(error);
+    bf16Plan->storage = "bf16";
+  }
   std::string defaultWeights;
   if (!imported.empty()) {
     if (failed(cmt::completeImportedWeights(module->lookupSymbol<func::FuncOp>("forward"), imported,
@@ -444,7 +467,9 @@ int main(int argc, char **argv) {
   linalgOptions.syncBatchNorm = trainStep;
   // A training step's peak is the activations saved for its backward.
   linalgOptions.rematerialize = trainStep && choice(rematerialize);
-  linalgOptions.bf16Storage = storage == "bf16";
+  linalgOptions.bf16Storage = bf16Only || bothStorages;
+  if (bothStorages)
+    linalgOptions.bf16Functions = ArrayRef<std::string>{kForwardBF16.str()};
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildLinalgPipeline(pm, linalgOptions);
       })))
@@ -464,6 +489,11 @@ int main(int argc, char **argv) {
     plan->launches = cmt::listLaunches(*module, kernelName());
     if (reportKernels)
       cmt::reportKernels(plan->launches, kernelName(), llvm::outs());
+    if (bf16Plan) {
+      bf16Plan->launches = cmt::listLaunches(*module, kForwardBF16);
+      if (reportKernels)
+        cmt::reportKernels(bf16Plan->launches, kForwardBF16, llvm::outs());
+    }
     if (emit == Emit::GPU)
       return write([&](raw_ostream &os) { module->print(os); });
     if (failed(runPipeline(*module, cmt::buildCUDAToLLVMPipeline)))
@@ -473,12 +503,16 @@ int main(int argc, char **argv) {
     if (emit == Emit::PTX)
       return write([&](raw_ostream &os) { cmt::printPTX(*module, os); });
     plan->gpuArch = gpuArch;
+    if (bf16Plan)
+      bf16Plan->gpuArch = gpuArch;
   } else if (failed(runPipeline(*module, cmt::buildCPULoweringPipeline))) {
     return fail("lowering to LLVM failed");
   }
   if (failed(cmt::addExecutableInterface(*module, kernelName(), plan->serialize(), defaultWeights)) ||
       (evalPlan && failed(cmt::addEntryPoint(*module, kEvaluate, "cmt_eval_packed", "cmt_eval_plan",
-                                             evalPlan->serialize()))))
+                                             evalPlan->serialize()))) ||
+      (bf16Plan && failed(cmt::addEntryPoint(*module, kForwardBF16, "cmt_bf16_packed", "cmt_bf16_plan",
+                                             bf16Plan->serialize()))))
     return fail("cannot add the executable interface");
 
   cmt::CPUTargetOptions options;

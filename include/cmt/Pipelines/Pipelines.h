@@ -67,6 +67,9 @@ struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> 
                            llvm::cl::desc("Store activations as bf16, compute in f32 "
                                           "(cmt-narrow-storage; inference on the GPU)"),
                            llvm::cl::init(false)};
+  ListOption<std::string> bf16Functions{*this, "bf16-functions",
+                                        llvm::cl::desc("With bf16-storage, only these functions "
+                                                       "(all when none is named)")};
   Option<bool> rematerialize{*this, "rematerialize",
                              llvm::cl::desc("Recompute elementwise values read past the memory peak "
                                             "(cmt-rematerialize; a training step's saved activations)"),

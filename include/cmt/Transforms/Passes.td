@@ -79,6 +79,9 @@ def CMTNarrowStorage : Pass<"cmt-narrow-storage", "mlir::func::FuncOp"> {
   let options = [
     Option<"minElements", "min-elements", "int64_t", /*default=*/"16384",
            "Smallest result narrowed (per-channel vectors stay f32)">,
+    ListOption<"functions", "functions", "std::string",
+               "Narrow only these functions (all when none is named): an executable "
+               "holding an f32 and a bf16 forward">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
