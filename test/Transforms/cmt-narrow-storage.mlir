@@ -217,3 +217,54 @@ func.func @padded_with_value(%x: tensor<4x8xf32>, %p: f32) -> tensor<6x10xf32> {
   } -> tensor<6x10xf32>
   return %y : tensor<6x10xf32>
 }
+
+// -----
+
+// functions=...: only the functions named are narrowed (an executable's bf16
+// forward beside its f32 one).
+// RUN: cmt-opt %s -split-input-file -cmt-narrow-storage="min-elements=16 functions=narrowed" | FileCheck %s --check-prefix=NAMED
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+
+// Without the option, both are.
+// CHECK-LABEL: func.func @kept
+// CHECK:       arith.truncf
+// CHECK-LABEL: func.func @narrowed
+// CHECK:       arith.truncf
+// NAMED-LABEL: func.func @kept
+// NAMED-NOT:   bf16
+// NAMED-LABEL: func.func @narrowed
+// NAMED:       tensor.empty() : tensor<4x8xbf16>
+// NAMED:       arith.truncf
+func.func @kept(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %g = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.mulf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<4x8xf32>
+  %h = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%g : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.addf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<4x8xf32>
+  return %h : tensor<4x8xf32>
+}
+func.func @narrowed(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %g = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.mulf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<4x8xf32>
+  %h = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%g : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.addf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<4x8xf32>
+  return %h : tensor<4x8xf32>
+}
