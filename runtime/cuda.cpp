@@ -266,6 +266,8 @@ struct State {
   int computeType = kCompute32F;
   std::map<std::pair<const void *, std::string>, CUfunction> functions;
   std::map<const void *, CUmodule> modules;
+  CUdeviceptr ones = 0;  // `onesCount` 1.0f: a bias broadcast as a rank-1 product
+  size_t onesCount = 0;
   // --profile: an event before every launch and one at the end, run eagerly.
   bool profiling = false;
   std::vector<void *> events;
@@ -438,8 +440,10 @@ void gpuHostSum(double *values, int count) {
 namespace {
 // D (row-major M x N) = A B + bias (along N), one unbatched GEMM, through
 // cuBLASLt's bias epilogue: as column-major D^T = B^T A^T, the bias runs
-// along D^T's rows. Descriptors are made once, at capture.
-void gemmBias(int64_t M, int64_t N, int64_t K, const void *A, cmt::rt::BlasLayout la, const void *B,
+// along D^T's rows. Descriptors are made once, at capture. Returns false,
+// having done nothing, where cuBLASLt has no algorithm for these shapes,
+// types and alignments.
+bool gemmBias(int64_t M, int64_t N, int64_t K, const void *A, cmt::rt::BlasLayout la, const void *B,
               cmt::rt::BlasLayout lb, float *D, cmt::rt::BlasLayout ld, const float *bias, int abType,
               int computeType) {
   if (!ld.rowMajor) throw cmt::rt::Error("cmt_blas_sgemm: a bias needs a row-major output");
@@ -460,11 +464,32 @@ void gemmBias(int64_t M, int64_t N, int64_t K, const void *A, cmt::rt::BlasLayou
   BLAS_CHECK(lt.prefSet(pref, kLtPrefMaxWorkspace, &workspace, sizeof workspace));
   LtHeuristic h{};
   int found = 0;
-  BLAS_CHECK(lt.heuristic(lt.handle, desc, aDesc, bDesc, dDesc, dDesc, pref, 1, &h, &found));
-  if (found < 1) throw cmt::rt::Error("cuBLASLt has no algorithm for a GEMM with bias");
+  // CUBLAS_STATUS_NOT_SUPPORTED (or no result) means no algorithm.
+  if (lt.heuristic(lt.handle, desc, aDesc, bDesc, dDesc, dDesc, pref, 1, &h, &found) != 0 || found < 1)
+    return false;
   const float one = 1.f, zero = 0.f;
   BLAS_CHECK(lt.matmul(lt.handle, desc, &one, B, aDesc, A, bDesc, &zero, D, dDesc, D, dDesc, h.algo,
                        state.workspace, kBlasWorkspace, state.stream));
+  return true;
+}
+
+// D (row-major M x N) = the bias in every row, as the rank-1 product of a
+// column of ones and the bias (column-major D^T = bias ones^T): what precedes
+// D += A B where cuBLASLt has no bias epilogue for a GEMM. The ones are
+// uploaded at capture, outside the captured stream, like the batched
+// pointer tables.
+void broadcastBias(int64_t M, int64_t N, const float *bias, float *D, int64_t ldd) {
+  if (state.onesCount < static_cast<size_t>(M)) {
+    // A shorter column stays allocated: graphs captured before still read it.
+    std::vector<float> ones(static_cast<size_t>(M), 1.f);
+    CU_CHECK(cu.cuMemAlloc(&state.ones, ones.size() * sizeof(float)));
+    CU_CHECK(cu.cuMemcpyHtoD(state.ones, ones.data(), ones.size() * sizeof(float)));
+    state.onesCount = ones.size();
+  }
+  const float one = 1.f, zero = 0.f;
+  BLAS_CHECK(blas.gemm(state.blasHandle, kOpN, kOpN, N, M, 1, &one, bias, kR32F, N, 0,
+                       reinterpret_cast<const void *>(state.ones), kR32F, 1, 0, &zero, D, kR32F, ldd, 0, 1,
+                       kCompute32F, kGemmDefault));
 }
 }  // namespace
 
@@ -501,9 +526,11 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
   const float *beta = betaFlag ? &one : &zero;  // 0: C is only written (no initial value)
   if (bias) {
     if (outer * inner != 1) throw cmt::rt::Error("cmt_blas_sgemm: a bias needs an unbatched GEMM");
-    gemmBias(M, N, K, reinterpret_cast<const void *>(a), la, reinterpret_cast<const void *>(b), lb,
-             reinterpret_cast<float *>(c), lc, reinterpret_cast<const float *>(bias), abT, computeType);
-    return;
+    if (gemmBias(M, N, K, reinterpret_cast<const void *>(a), la, reinterpret_cast<const void *>(b), lb,
+                 reinterpret_cast<float *>(c), lc, reinterpret_cast<const float *>(bias), abT, computeType))
+      return;
+    broadcastBias(M, N, reinterpret_cast<const float *>(bias), reinterpret_cast<float *>(c), lc.ld);
+    beta = &one;  // then C += A B below
   }
   if (outer > 1) {
     // Two batch dimensions (images x heads): one batched call over pointer
