@@ -61,6 +61,7 @@ struct Driver {
   CUresult (*cuGraphInstantiate)(CUgraphExec *, CUgraph, unsigned long long);
   CUresult (*cuGraphLaunch)(CUgraphExec, CUstream);
   CUresult (*cuGraphGetNodes)(CUgraph, void **, size_t *);
+  CUresult (*cuGraphExecDestroy)(CUgraphExec);
   CUresult (*cuModuleLoadData)(CUmodule *, const void *);
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
@@ -207,6 +208,7 @@ void loadDriver() {
   load(cu.cuGraphInstantiate, lib, n, "cuGraphInstantiateWithFlags");
   load(cu.cuGraphLaunch, lib, n, "cuGraphLaunch");
   load(cu.cuGraphGetNodes, lib, n, "cuGraphGetNodes");
+  load(cu.cuGraphExecDestroy, lib, n, "cuGraphExecDestroy");
   load(cu.cuModuleLoadData, lib, n, "cuModuleLoadData");
   load(cu.cuModuleGetFunction, lib, n, "cuModuleGetFunction");
   load(cu.cuLaunchKernel, lib, n, "cuLaunchKernel");
@@ -711,7 +713,8 @@ void CudaExecutor::bind(const std::vector<void *> &host) {
     size_t n = a.bytes();
     CU_CHECK(cu.cuMemAlloc(&m.device[i], std::max<size_t>(n, 1)));
     m.argBytes += n;
-    if (a.kind == PlanArg::Parameter || a.kind == PlanArg::Buffer || a.kind == PlanArg::State)
+    if (a.kind == PlanArg::Parameter || a.kind == PlanArg::Buffer || a.kind == PlanArg::State ||
+        a.kind == PlanArg::Prepared)
       CU_CHECK(cu.cuMemcpyHtoD(m.device[i], host[i], n));
   }
 }
@@ -725,6 +728,17 @@ void CudaExecutor::run() {
   CU_CHECK(cu.cuStreamSynchronize(state.stream));
   for (size_t i = 0; i < m.host.size(); ++i)
     if (m.plan.args[i].kind == PlanArg::Output) CU_CHECK(cu.cuMemcpyDtoH(m.host[i], m.device[i], m.plan.args[i].bytes()));
+}
+
+void CudaExecutor::release() {
+  Impl &m = *impl_;
+  CU_CHECK(cu.cuStreamSynchronize(state.stream));
+  if (m.exec) CU_CHECK(cu.cuGraphExecDestroy(m.exec));
+  m.exec = nullptr;
+  for (CUdeviceptr &p : m.device) CU_CHECK(cu.cuMemFree(p));
+  m.device.clear();
+  if (m.arena) CU_CHECK(cu.cuMemFree(m.arena));
+  m.arena = 0;
 }
 
 void CudaExecutor::upload(size_t arg) {

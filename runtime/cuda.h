@@ -51,6 +51,10 @@ public:
   void bind(const std::vector<void *> &host);
   // Uploads the inputs, replays the graph, downloads the outputs.
   void run();
+  // Frees the device memory of the arguments and the arena (the shared
+  // stream, cuBLAS handle and workspace stay): after a run that is not
+  // repeated, such as the one computing prepared arguments.
+  void release();
   // Device-resident state, for training: one argument between its host
   // buffer (given to bind) and the device, a device-side copy of one
   // argument's data into another (stream-ordered), and one replay with no

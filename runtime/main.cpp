@@ -3,7 +3,9 @@
 // The compiled object provides the plan (cmt_plan: what the kernel takes, by
 // official name) and the kernel (cmt_forward_packed: one pointer per plan
 // argument); compiled with --storage=both, also a bf16-storage forward
-// (cmt_bf16_plan, cmt_bf16_packed) that --precision bf16 picks. This file binds a checkpoint to the plan, prepares the input,
+// (cmt_bf16_plan, cmt_bf16_packed) that --precision bf16 picks; and for each
+// forward that takes prepared arguments, the function computing them from
+// the weights (cmt_prepare_*, cmt_bf16_prepare_*). This file binds a checkpoint to the plan, prepares the input,
 // runs the batch's images on worker threads and reports.
 #include "runtime/cuda.h"
 #include "runtime/driver.h"
@@ -27,6 +29,10 @@
 extern "C" const char cmt_plan[];
 extern "C" __attribute__((weak)) const char cmt_bf16_plan[];
 extern "C" __attribute__((weak)) void cmt_bf16_packed(void **args);
+extern "C" __attribute__((weak)) const char cmt_prepare_plan[];
+extern "C" __attribute__((weak)) void cmt_prepare_packed(void **args);
+extern "C" __attribute__((weak)) const char cmt_bf16_prepare_plan[];
+extern "C" __attribute__((weak)) void cmt_bf16_prepare_packed(void **args);
 // Default weights (a safetensors image; empty unless compiled from ONNX).
 extern "C" const char cmt_default_weights[];
 extern "C" const uint64_t cmt_default_weights_size;
@@ -204,6 +210,36 @@ std::vector<float> readInput(const Plan &plan, const PlanArg &input, const std::
   return data;
 }
 
+// The forward's prepared arguments (cmt-hoist-parameter-math): its
+// F_prepare run once on the bound weights, each result bound by name.
+void prepareArguments(const Plan &plan, std::vector<Bound> &bound, const char *preparePlan,
+                      void (*prepare)(void **), Precision precision, int device) {
+  if (std::none_of(plan.args.begin(), plan.args.end(), [](const PlanArg &a) { return a.kind == PlanArg::Prepared; }))
+    return;
+  if (!preparePlan || !prepare) throw Error("this executable lacks the function computing its prepared arguments");
+  Plan pp = Plan::parse(preparePlan);
+  std::vector<void *> args;
+  for (const PlanArg &a : pp.args) {
+    const PlanArg *match = plan.find(a.name);
+    if (!match || (a.kind == PlanArg::Output) != (match->kind == PlanArg::Prepared) || match->bytes() != a.bytes())
+      throw Error("the prepared arguments do not match the forward at '" + a.name + "'");
+    Bound &b = bound[static_cast<size_t>(match - plan.args.data())];
+    if (a.kind == PlanArg::Output) {
+      b.converted.assign((a.bytes() + sizeof(float) - 1) / sizeof(float), 0.f);
+      b.data = b.converted.data();
+    }
+    args.push_back(const_cast<void *>(b.data));
+  }
+  if (plan.target == "cuda") {
+    CudaExecutor once(pp, precision, device, prepare);
+    once.bind(args);
+    once.run();
+    once.release();
+  } else {
+    prepare(args.data());
+  }
+}
+
 struct Runner {
   const Plan &plan;
   void (*entry)(void **);
@@ -328,6 +364,9 @@ int realMain(int argc, char **argv) {
                                : std::make_unique<SafetensorsFile>(opt.weights);
     bound = bindWeights(plan, *ckpt);
   }
+  prepareArguments(plan, bound, precision.bf16Forward ? cmt_bf16_prepare_plan : cmt_prepare_plan,
+                   precision.bf16Forward ? cmt_bf16_prepare_packed : cmt_prepare_packed, precision.precision,
+                   opt.device);
 
   int64_t calls = plan.batch / plan.kernelBatch, images = 0;
   Runner runner{plan, entry, {}, {}, opt.threads ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
@@ -361,6 +400,7 @@ int realMain(int argc, char **argv) {
       case PlanArg::State:  // training plans run in train.cpp
       case PlanArg::Parameter:
       case PlanArg::Buffer:
+      case PlanArg::Prepared:
         runner.base.push_back(const_cast<void *>(bound[i].data));
         runner.stride.push_back(0);
         break;

@@ -13,7 +13,7 @@ int64_t PlanArg::numel() const {
 
 size_t PlanArg::bytes() const { return static_cast<size_t>(numel()) * dtypeSize(dtype); }
 
-static const char *kKinds[] = {"input", "parameter", "buffer", "output", "state"};
+static const char *kKinds[] = {"input", "parameter", "buffer", "output", "state", "prepared"};
 
 Plan Plan::parse(const std::string &text) {
   Plan p;
@@ -51,12 +51,13 @@ Plan Plan::parse(const std::string &text) {
       std::string kind, dtype, dims;
       ls >> kind >> a.name >> dtype >> dims;
       int k = -1;
-      for (int i = 0; i < 5; ++i)
+      for (int i = 0; i < 6; ++i)
         if (kind == kKinds[i]) k = i;
       if (k < 0) throw bad("unknown argument kind");
       a.kind = static_cast<PlanArg::Kind>(k);
       if (dtype == "F32") a.dtype = DType::F32;
       else if (dtype == "I64") a.dtype = DType::I64;
+      else if (dtype == "BF16") a.dtype = DType::BF16;
       else throw bad("unknown dtype");
       if (dims != "scalar") {
         std::istringstream ds(dims);

@@ -13,7 +13,9 @@ namespace cmt::rt {
 
 struct PlanArg {
   // State: training state saved with checkpoints (optimizer moments, step).
-  enum Kind { Input, Parameter, Buffer, Output, State } kind;
+  // Prepared: computed from the weights alone, once, by the plan's
+  // F_prepare (whose outputs carry the same names).
+  enum Kind { Input, Parameter, Buffer, Output, State, Prepared } kind;
   std::string name;
   DType dtype;
   std::vector<int64_t> shape;  // as the kernel sees it (kernel_batch images)

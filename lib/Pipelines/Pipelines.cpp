@@ -66,6 +66,11 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
     narrow.functions.assign(options.bf16Functions.begin(), options.bf16Functions.end());
     f.addPass(createCMTNarrowStorage(narrow));
   }
+  if (!options.hoistParameterMath.empty()) {
+    CMTHoistParameterMathOptions hoist;
+    hoist.functions.assign(options.hoistParameterMath.begin(), options.hoistParameterMath.end());
+    pm.addPass(createCMTHoistParameterMath(hoist));
+  }
   pm.addPass(createCMTLowerCollectives());
 }
 

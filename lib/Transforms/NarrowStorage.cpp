@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cmt/Transforms/Passes.h"
+#include "cmt/Transforms/Utils/Views.h"
 
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -23,10 +24,6 @@ namespace cmt {
 using namespace mlir;
 
 namespace {
-bool isView(Operation *op) {
-  return isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp, tensor::ExtractSliceOp>(op);
-}
-
 /// Whether every reader of `v`, through views and zero padding, can take it
 /// narrowed: as an input of a generic (the body widens it), or by
 /// tensor.extract (a gather: the extracted value is widened).
@@ -36,7 +33,7 @@ bool readersTakeNarrow(Value v) {
     if (auto g = dyn_cast<linalg::GenericOp>(user)) {
       if (!g.isDpsInput(&use))
         return false;
-    } else if (isView(user) || isa<tensor::PadOp>(user)) {
+    } else if (cmt::isTensorView(user) || isa<tensor::PadOp>(user)) {
       // Padding with a constant only (it is rewritten as a bf16 constant).
       auto pad = dyn_cast<tensor::PadOp>(user);
       if (pad && !matchPattern(pad.getConstantPaddingValue(), m_Constant()))

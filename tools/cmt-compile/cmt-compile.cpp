@@ -103,6 +103,12 @@ static cl::opt<std::string> storage(
              "bytes the GPU moves), both (inference: one forward of each, the executable's "
              "--precision picks), or auto (both for CUDA inference, else f32)"),
     cl::init("auto"), cl::cat(options));
+static cl::opt<std::string> hoistParameterMath(
+    "hoist-parameter-math",
+    cl::desc("(inference) compute the values the weights alone decide (bf16 weights, re-laid-out "
+             "kernels, per-channel scales) once, when the executable loads its weights, instead of "
+             "at every forward: on or off"),
+    cl::init("on"), cl::cat(options));
 static cl::opt<std::string> lowering(
     "lowering",
     cl::desc("which target's lowering choices: cpu, gpu, or auto (the target's). The GPU's: padded "
@@ -218,7 +224,8 @@ std::optional<cmt::rt::Plan> makePlan(ModuleOp module, StringRef function, Strin
     cmt::rt::PlanArg a;
     a.kind = kind;
     a.name = name ? name.str() : "";
-    a.dtype = t.getElementType().isInteger(64) ? cmt::rt::DType::I64 : cmt::rt::DType::F32;
+    Type e = t.getElementType();
+    a.dtype = e.isInteger(64) ? cmt::rt::DType::I64 : e.isBF16() ? cmt::rt::DType::BF16 : cmt::rt::DType::F32;
     a.shape.assign(t.getShape().begin(), t.getShape().end());
     plan.args.push_back(a);
   };
@@ -227,6 +234,7 @@ std::optional<cmt::rt::Plan> makePlan(ModuleOp module, StringRef function, Strin
     addArg(kind == cmt::kKindInput       ? cmt::rt::PlanArg::Input
            : kind == cmt::kKindParameter ? cmt::rt::PlanArg::Parameter
            : kind == cmt::kKindState     ? cmt::rt::PlanArg::State
+           : kind == cmt::kKindPrepared  ? cmt::rt::PlanArg::Prepared
                                          : cmt::rt::PlanArg::Buffer,
            forward.getArgAttrOfType<StringAttr>(i, cmt::kNameAttr), forward.getArgument(i).getType());
   }
@@ -235,6 +243,23 @@ std::optional<cmt::rt::Plan> makePlan(ModuleOp module, StringRef function, Strin
            forward.getFunctionType().getResult(i));
   return plan;
 }
+
+/// A function the executable calls, the symbols it is called through, and its plan.
+struct Entry {
+  std::string function, packedSymbol, planSymbol, planMode, storage;
+  /// The symbols' prefix for its @F_prepare (cmt-hoist-parameter-math).
+  std::string preparePrefix;
+  cmt::rt::Plan plan;
+
+  LogicalResult makePlan(ModuleOp module, int64_t kernelBatch, std::string &error) {
+    std::optional<cmt::rt::Plan> made = ::makePlan(module, function, planMode, kernelBatch, error);
+    if (!made)
+      return failure();
+    plan = std::move(*made);
+    plan.storage = storage;
+    return success();
+  }
+};
 
 /// The imported weights as a safetensors image, in the plan's order.
 std::string serializeWeights(const cmt::rt::Plan &plan, const cmt::ImportedWeights &weights) {
@@ -349,6 +374,8 @@ int main(int argc, char **argv) {
   for (const cl::opt<std::string> *flag : {&rematerialize, &fuseAttention})
     if (*flag != "auto" && *flag != "on" && *flag != "off")
       return fail("--" + flag->ArgStr.str() + " must be on, off or auto, got '" + *flag + "'");
+  if (hoistParameterMath != "on" && hoistParameterMath != "off")
+    return fail("--hoist-parameter-math must be on or off, got '" + hoistParameterMath + "'");
   if ((emit == Emit::Obj || emit == Emit::Exe) && outputPath == "-" && exportOnnx.empty())
     return fail("-o is required for -emit=obj and -emit=exe");
 
@@ -431,26 +458,22 @@ int main(int argc, char **argv) {
     narrowed.setSymName(kForwardBF16);
     module->push_back(narrowed);
   }
-  std::optional<cmt::rt::Plan> plan = makePlan(*module, kernelName(), mode, kernelBatch, error);
-  if (!plan)
-    return fail(error);
-  plan->storage = bf16Only ? "bf16" : "f32";
-  std::optional<cmt::rt::Plan> evalPlan, bf16Plan;
-  if (trainStep && !(evalPlan = makePlan(*module, kEvaluate, "infer", kernelBatch, error)))
-    return fail(error);
-  if (evalPlan)
-    evalPlan->storage = plan->storage;
-  if (bothStorages) {
-    if (!(bf16Plan = makePlan(*module, kForwardBF16, mode, kernelBatch, error)))
+  // The functions the executable calls: the first is its main one.
+  std::string mainStorage = bf16Only ? "bf16" : "f32";
+  std::vector<Entry> entries = {{kernelName(), "cmt_forward_packed", "cmt_plan", mode, mainStorage, "cmt_prepare", {}}};
+  if (trainStep)
+    entries.push_back({kEvaluate.str(), "cmt_eval_packed", "cmt_eval_plan", "infer", mainStorage, "", {}});
+  if (bothStorages)
+    entries.push_back({kForwardBF16.str(), "cmt_bf16_packed", "cmt_bf16_plan", mode, "bf16", "cmt_bf16_prepare", {}});
+  for (Entry &e : entries)
+    if (failed(e.makePlan(*module, kernelBatch, error)))
       return fail(error);
-    bf16Plan->storage = "bf16";
-  }
   std::string defaultWeights;
   if (!imported.empty()) {
     if (failed(cmt::completeImportedWeights(module->lookupSymbol<func::FuncOp>("forward"), imported,
                                             inputPath, error)))
       return fail(error);
-    defaultWeights = serializeWeights(*plan, imported);
+    defaultWeights = serializeWeights(entries[0].plan, imported);
   }
 
   // The GPU's lowering choices trade arithmetic and index math for bytes
@@ -470,10 +493,28 @@ int main(int argc, char **argv) {
   linalgOptions.bf16Storage = bf16Only || bothStorages;
   if (bothStorages)
     linalgOptions.bf16Functions = ArrayRef<std::string>{kForwardBF16.str()};
+  // Weights are fixed through an inference executable's life (not through
+  // a training step's).
+  SmallVector<std::string> hoisted;
+  if (mode == "infer" && hoistParameterMath == "on")
+    for (const Entry &e : entries)
+      hoisted.push_back(e.function);
+  linalgOptions.hoistParameterMath = hoisted;
   if (failed(runPipeline(*module, [&](OpPassManager &pm) {
         cmt::buildLinalgPipeline(pm, linalgOptions);
       })))
     return fail("lowering to linalg failed");
+  // A hoisting function takes new arguments, and its @F_prepare is called too.
+  for (size_t i = 0, n = entries.size(); i < n; ++i) {
+    std::string prepare = entries[i].function + "_prepare";
+    if (!module->lookupSymbol<func::FuncOp>(prepare))
+      continue;
+    std::string prefix = entries[i].preparePrefix;
+    entries.push_back({prepare, prefix + "_packed", prefix + "_plan", "prepare", entries[i].storage, "", {}});
+    if (failed(entries[i].makePlan(*module, kernelBatch, error)) ||
+        failed(entries.back().makePlan(*module, kernelBatch, error)))
+      return fail(error);
+  }
   if (emit == Emit::Linalg)
     return write([&](raw_ostream &os) { module->print(os); });
 
@@ -486,13 +527,10 @@ int main(int argc, char **argv) {
       return fail("lowering to the gpu dialect failed");
     // The plan carries the list, so that the executable's --profile can name
     // what it times.
-    plan->launches = cmt::listLaunches(*module, kernelName());
-    if (reportKernels)
-      cmt::reportKernels(plan->launches, kernelName(), llvm::outs());
-    if (bf16Plan) {
-      bf16Plan->launches = cmt::listLaunches(*module, kForwardBF16);
+    for (Entry &e : entries) {
+      e.plan.launches = cmt::listLaunches(*module, e.function);
       if (reportKernels)
-        cmt::reportKernels(bf16Plan->launches, kForwardBF16, llvm::outs());
+        cmt::reportKernels(e.plan.launches, e.function, llvm::outs());
     }
     if (emit == Emit::GPU)
       return write([&](raw_ostream &os) { module->print(os); });
@@ -502,18 +540,16 @@ int main(int argc, char **argv) {
       return fail("compiling the kernels failed (ptxas; see above)");
     if (emit == Emit::PTX)
       return write([&](raw_ostream &os) { cmt::printPTX(*module, os); });
-    plan->gpuArch = gpuArch;
-    if (bf16Plan)
-      bf16Plan->gpuArch = gpuArch;
+    for (Entry &e : entries)
+      e.plan.gpuArch = gpuArch;
   } else if (failed(runPipeline(*module, cmt::buildCPULoweringPipeline))) {
     return fail("lowering to LLVM failed");
   }
-  if (failed(cmt::addExecutableInterface(*module, kernelName(), plan->serialize(), defaultWeights)) ||
-      (evalPlan && failed(cmt::addEntryPoint(*module, kEvaluate, "cmt_eval_packed", "cmt_eval_plan",
-                                             evalPlan->serialize()))) ||
-      (bf16Plan && failed(cmt::addEntryPoint(*module, kForwardBF16, "cmt_bf16_packed", "cmt_bf16_plan",
-                                             bf16Plan->serialize()))))
+  if (failed(cmt::addExecutableInterface(*module, kernelName(), entries[0].plan.serialize(), defaultWeights)))
     return fail("cannot add the executable interface");
+  for (const Entry &e : llvm::ArrayRef<Entry>(entries).drop_front())
+    if (failed(cmt::addEntryPoint(*module, e.function, e.packedSymbol, e.planSymbol, e.plan.serialize())))
+      return fail("cannot add the executable interface");
 
   cmt::CPUTargetOptions options;
   options.cpu = cpu;

@@ -70,6 +70,10 @@ struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> 
   ListOption<std::string> bf16Functions{*this, "bf16-functions",
                                         llvm::cl::desc("With bf16-storage, only these functions "
                                                        "(all when none is named)")};
+  ListOption<std::string> hoistParameterMath{
+      *this, "hoist-parameter-math",
+      llvm::cl::desc("Inference functions whose weight-only values are computed once, by "
+                     "F_prepare (cmt-hoist-parameter-math)")};
   Option<bool> rematerialize{*this, "rematerialize",
                              llvm::cl::desc("Recompute elementwise values read past the memory peak "
                                             "(cmt-rematerialize; a training step's saved activations)"),

@@ -87,6 +87,49 @@ def CMTNarrowStorage : Pass<"cmt-narrow-storage", "mlir::func::FuncOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def CMTHoistParameterMath : Pass<"cmt-hoist-parameter-math", "mlir::ModuleOp"> {
+  let summary = "Compute what the weights alone decide once, in @F_prepare";
+  let description = [{
+    In each inference function named, the values computed from parameters
+    and buffers alone (weights rounded to bf16, re-laid-out kernels,
+    per-channel scales) that the rest of the function reads move to a new
+    function `@F_prepare`, which takes the same weight arguments and returns
+    them; `@F` takes them as arguments of kind "prepared", named
+    "prepared/N" (the runtime runs `@F_prepare` once, after loading the
+    weights, and binds its results by name). Not moved: values that take
+    only views of a weight, values only written into (a GEMM's bias
+    broadcast, which the GEMM's call takes over), and values larger than the
+    weights they come from (a broadcast over the batch).
+
+    Before:
+    ```mlir
+    func.func @forward(%x: tensor<8x64xf32> {cmt.kind = "input"},
+                       %w: tensor<32x64xf32> {cmt.kind = "parameter"}) -> tensor<8x32xf32> {
+      %wt = linalg.transpose ins(%w : tensor<32x64xf32>) outs(%e : tensor<64x32xf32>) permutation = [1, 0]
+      %y = linalg.matmul ins(%x, %wt : ...) outs(%z : tensor<8x32xf32>) -> tensor<8x32xf32>
+      return %y : tensor<8x32xf32>
+    }
+    ```
+    After:
+    ```mlir
+    func.func @forward_prepare(%w: tensor<32x64xf32> {cmt.kind = "parameter"})
+        -> (tensor<64x32xf32> {cmt.name = "prepared/0"}) {
+      %wt = linalg.transpose ins(%w : ...) ...
+      return %wt : tensor<64x32xf32>
+    }
+    func.func @forward(%x: ..., %w: ...,
+                       %wt: tensor<64x32xf32> {cmt.kind = "prepared", cmt.name = "prepared/0"}) ... {
+      %y = linalg.matmul ins(%x, %wt : ...) ...
+    }
+    ```
+  }];
+  let options = [
+    ListOption<"functions", "functions", "std::string",
+               "The inference functions to split (each must exist)">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 def CMTSplitReductions : Pass<"cmt-split-reductions", "mlir::func::FuncOp"> {
   let summary = "Split long sums with few outputs into partial sums and a short sum";
   let description = [{

@@ -18,6 +18,9 @@ inline constexpr llvm::StringLiteral kKindBuffer = "buffer";
 /// Training state that is neither a parameter nor a buffer of the model (the
 /// optimizer's moments, the step count): saved with checkpoints, resumed.
 inline constexpr llvm::StringLiteral kKindState = "state";
+/// A value computed from the weights alone, once, by @F_prepare
+/// (cmt-hoist-parameter-math): an argument of the inference @F.
+inline constexpr llvm::StringLiteral kKindPrepared = "prepared";
 /// Result names of @train_step: the next value of an argument X is "next/X";
 /// the gradient of parameter P is "grad/P".
 inline constexpr llvm::StringLiteral kNextPrefix = "next/";
