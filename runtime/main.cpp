@@ -5,8 +5,9 @@
 // argument); compiled with --storage=both, also a bf16-storage forward
 // (cmt_bf16_plan, cmt_bf16_packed) that --precision bf16 picks; and for each
 // forward that takes prepared arguments, the function computing them from
-// the weights (cmt_prepare_*, cmt_bf16_prepare_*). This file binds a checkpoint to the plan, prepares the input,
-// runs the batch's images on worker threads and reports.
+// the weights (cmt_prepare_*, cmt_bf16_prepare_*). This file binds a
+// checkpoint to the plan, prepares the input, runs the batch's images on
+// worker threads and reports.
 #include "runtime/cuda.h"
 #include "runtime/driver.h"
 #include "runtime/image.h"
