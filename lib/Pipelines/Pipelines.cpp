@@ -44,6 +44,7 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
   conversion.gatherWindows = options.gatherWindows;
   conversion.syncBatchNorm = options.syncBatchNorm;
   conversion.fuseAttention = options.fuseAttention;
+  conversion.rowStats = options.rowStats;
   f.addPass(createConvertCMTToLinalg(conversion));
   f.addPass(createCanonicalizerPass());
   f.addPass(createCSEPass());

@@ -10,7 +10,9 @@
 #include "cmt/Transforms/Passes.h"
 #include "cmt/Transforms/Utils/Views.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
@@ -24,9 +26,18 @@ namespace cmt {
 using namespace mlir;
 
 namespace {
+/// A read-only buffer view of a tensor that only loads read: a hand-written
+/// loop nest's input (FusedAttention.cpp), whose loads can widen.
+bool isLoadedView(Operation *op) {
+  auto view = dyn_cast<bufferization::ToBufferOp>(op);
+  return view && view.getReadOnly() &&
+         llvm::all_of(view->getUsers(), [](Operation *u) { return isa<memref::LoadOp>(u); });
+}
+
 /// Whether every reader of `v`, through views and zero padding, can take it
-/// narrowed: as an input of a generic (the body widens it), or by
-/// tensor.extract (a gather: the extracted value is widened).
+/// narrowed: as an input of a generic (the body widens it), by
+/// tensor.extract (a gather: the extracted value is widened), or by the loads
+/// of a loop nest's buffer view.
 bool readersTakeNarrow(Value v) {
   for (OpOperand &use : v.getUses()) {
     Operation *user = use.getOwner();
@@ -40,7 +51,7 @@ bool readersTakeNarrow(Value v) {
         return false;
       if (use.getOperandNumber() != 0 || !readersTakeNarrow(user->getResult(0)))
         return false;
-    } else if (!isa<tensor::ExtractOp>(user)) {
+    } else if (!isa<tensor::ExtractOp>(user) && !isLoadedView(user)) {
       return false;  // returned, handed to a runtime call or a hand-written loop nest
     }
   }
@@ -143,6 +154,15 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
         Value wide = arith::ExtFOp::create(b, extract.getLoc(), b.getF32Type(), extract.getResult());
         extract.getResult().replaceAllUsesExcept(wide, wide.getDefiningOp());
         extract.getResult().setType(bf16);
+      } else if (isLoadedView(user)) {
+        auto view = cast<bufferization::ToBufferOp>(user);
+        view->getResult(0).setType(cast<MemRefType>(view.getType()).clone(bf16));
+        for (Operation *load : llvm::to_vector(view->getUsers())) {
+          b.setInsertionPointAfter(load);
+          Value wide = arith::ExtFOp::create(b, load->getLoc(), b.getF32Type(), load->getResult(0));
+          load->getResult(0).replaceAllUsesExcept(wide, wide.getDefiningOp());
+          load->getResult(0).setType(bf16);
+        }
       } else if (auto pad = dyn_cast<tensor::PadOp>(user)) {
         Operation *yield = pad.getRegion().front().getTerminator();
         b.setInsertionPoint(yield);

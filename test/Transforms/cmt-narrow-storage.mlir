@@ -268,3 +268,46 @@ func.func @narrowed(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   } -> tensor<4x8xf32>
   return %h : tensor<4x8xf32>
 }
+
+// -----
+
+// A loop nest's read-only buffer view that only loads read (a fused layer
+// norm's statistics): the view becomes bf16 and each load widens.
+// CHECK-LABEL: func.func @loaded_view
+// CHECK:       %[[G:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<4x8xbf16>)
+// CHECK:       %[[V:.*]] = bufferization.to_buffer %[[G]] read_only : tensor<4x8xbf16> to memref<4x8xbf16>
+// CHECK:       %[[L:.*]] = memref.load %[[V]]
+// CHECK-NEXT:  arith.extf %[[L]] : bf16 to f32
+func.func @loaded_view(%x: tensor<4x8xf32>, %i: index, %j: index) -> f32 {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.mulf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<4x8xf32>
+  %v = bufferization.to_buffer %g read_only : tensor<4x8xf32> to memref<4x8xf32>
+  %l = memref.load %v[%i, %j] : memref<4x8xf32>
+  %r = arith.addf %l, %l : f32
+  return %r : f32
+}
+
+// -----
+
+// A view that is written, or handed on, is left f32.
+// CHECK-LABEL: func.func @written_view
+// CHECK-NOT:   bf16
+// CHECK:       return
+func.func @written_view(%x: tensor<4x8xf32>) -> memref<4x8xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.mulf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<4x8xf32>
+  %v = bufferization.to_buffer %g read_only : tensor<4x8xf32> to memref<4x8xf32>
+  return %v : memref<4x8xf32>
+}

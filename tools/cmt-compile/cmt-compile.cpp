@@ -485,6 +485,7 @@ int main(int argc, char **argv) {
   linalgOptions.recomputeSmall = gpuLowering ? kRecomputeSmall : 0;
   linalgOptions.foldReshapes = gpuLowering;
   linalgOptions.splitReductions = gpuLowering;
+  linalgOptions.rowStats = gpuLowering;
   linalgOptions.fuseAttention = choice(fuseAttention);
   // Training executables run data-parallel (mpirun, torchrun) as well as alone.
   linalgOptions.syncBatchNorm = trainStep;

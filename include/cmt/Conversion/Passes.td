@@ -52,6 +52,11 @@ def ConvertCMTToLinalg : Pass<"convert-cmt-to-linalg", "mlir::func::FuncOp"> {
            "scores stay in a private array of m floats, never in memory. "
            "Its channel loops are marked `cmt.lanes`: cmt-map-to-gpu runs a "
            "row per warp and spreads them over the lanes">,
+    Option<"rowStats", "row-stats", "bool", /*default=*/"false",
+           "Each layer norm's statistics (the row's sum, then its centred sum "
+           "of squares) as one `scf.parallel` over rows whose two sums are "
+           "`cmt.lanes` loops: one warp per row on the GPU, one kernel and one "
+           "read of the row from memory instead of two">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",

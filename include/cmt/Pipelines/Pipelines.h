@@ -63,6 +63,10 @@ struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> 
                                 llvm::cl::desc("Long sums with few outputs in two stages "
                                                "(cmt-split-reductions; the GPU's choice)"),
                                 llvm::cl::init(false)};
+  Option<bool> rowStats{*this, "row-stats",
+                        llvm::cl::desc("Each layer norm's statistics one loop nest of a warp per "
+                                       "row (the GPU's choice)"),
+                        llvm::cl::init(false)};
   Option<bool> bf16Storage{*this, "bf16-storage",
                            llvm::cl::desc("Store activations as bf16, compute in f32 "
                                           "(cmt-narrow-storage; inference on the GPU)"),

@@ -368,6 +368,8 @@ LogicalResult Lowering::lower(CrossEntropyOp op) {
 }
 
 std::pair<Value, Value> Lowering::rowStats(Value x) {
+  if (fuseRowStats)
+    return fusedRowStats(x);
   ArrayRef<int64_t> shape = shapeOf(x);
   unsigned rank = shape.size();
   double width = static_cast<double>(shape.back());
@@ -651,7 +653,7 @@ struct ConvertCMTToLinalgPass : cmt::impl::ConvertCMTToLinalgBase<ConvertCMTToLi
       func.emitError("convert-cmt-to-linalg expects a function of one block");
       return signalPassFailure();
     }
-    Lowering lowering(func, gatherWindows, syncBatchNorm, fuseAttention);
+    Lowering lowering(func, gatherWindows, syncBatchNorm, fuseAttention, rowStats);
     if (failed(lowering.run()))
       signalPassFailure();
   }

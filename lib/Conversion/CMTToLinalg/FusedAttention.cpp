@@ -1,10 +1,15 @@
-//===- FusedAttention.cpp - cmt.attention as one loop nest ------*- C++ -*-===//
+//===- FusedAttention.cpp - row-wise work as one loop nest ------*- C++ -*-===//
 //
 // The unfused lowering (CMTToLinalg.cpp) writes the scores (b, h, n, m) and
 // passes over them five times: bias, product, maximum, sum, probabilities.
 // Keys and values are few (CMT reduces them spatially: m is 49 at 224 x 224),
 // so a query row's m scores fit in a private array and the whole attention
 // of a row can be one loop iteration: the scores never reach memory.
+//
+// A layer norm's two row sums (the mean's, then the centred squares') are
+// two kernels as linalg reductions, each reading the row from memory; as
+// one loop iteration per row they are one kernel, the second pass reading
+// what the first brought into cache.
 //
 //===----------------------------------------------------------------------===//
 #include "Lowering.h"
@@ -118,4 +123,48 @@ LogicalResult Lowering::fusedAttention(AttentionOp op) {
   lowered[op] = bufferization::ToTensorOp::create(b, loc, RankedTensorType::get(qs, f32()), out,
                                                   /*restrict=*/true, /*writable=*/true);
   return success();
+}
+
+/// One scf.parallel iteration per row (all but the last dimension), whose
+/// two sums over the row are lane loops (one warp per row on the GPU). The
+/// arithmetic is rowStats' own, so both lowerings round alike on the CPU.
+std::pair<Value, Value> Lowering::fusedRowStats(Value x) {
+  ArrayRef<int64_t> shape = shapeOf(x);
+  SmallVector<int64_t> rowShape(shape.drop_back());
+  int64_t width = shape.back();
+  Value xb = readBuffer(x);
+  auto rowType = MemRefType::get(rowShape, f32());
+  Value sum = memref::AllocOp::create(b, loc, rowType), sq = memref::AllocOp::create(b, loc, rowType);
+  auto cidx = [&](OpBuilder &nb, int64_t v) -> Value { return arith::ConstantIndexOp::create(nb, loc, v); };
+  SmallVector<Value> lbs(rowShape.size(), cidx(b, 0)), steps(rowShape.size(), cidx(b, 1)), ubs;
+  for (int64_t d : rowShape)
+    ubs.push_back(cidx(b, d));
+  scf::ParallelOp::create(b, loc, lbs, ubs, steps, [&](OpBuilder &pb, Location l, ValueRange ivs) {
+    Value zero = arith::ConstantOp::create(pb, l, pb.getF32FloatAttr(0.0f));
+    auto rowSum = [&](function_ref<Value(OpBuilder &, Location, Value)> term) -> Value {
+      auto loop = scf::ForOp::create(
+          pb, l, cidx(pb, 0), cidx(pb, width), cidx(pb, 1), ValueRange{zero},
+          [&](OpBuilder &ib, Location il, Value c, ValueRange acc) {
+            SmallVector<Value> index(ivs);
+            index.push_back(c);
+            Value v = memref::LoadOp::create(ib, il, xb, index);
+            scf::YieldOp::create(ib, il, ValueRange{arith::AddFOp::create(ib, il, acc[0], term(ib, il, v))});
+          });
+      loop->setAttr(kLanesAttr, pb.getUnitAttr());
+      return loop.getResult(0);
+    };
+    Value s = rowSum([](OpBuilder &, Location, Value v) { return v; });
+    Value mean = arith::DivFOp::create(pb, l, s, arith::ConstantOp::create(pb, l, pb.getF32FloatAttr(width)));
+    Value q = rowSum([&](OpBuilder &ib, Location il, Value v) -> Value {
+      Value d = arith::SubFOp::create(ib, il, v, mean);
+      return arith::MulFOp::create(ib, il, d, d);
+    });
+    memref::StoreOp::create(pb, l, s, sum, ivs);
+    memref::StoreOp::create(pb, l, q, sq, ivs);
+  });
+  auto tensorOf = [&](Value m) -> Value {
+    return bufferization::ToTensorOp::create(b, loc, RankedTensorType::get(rowShape, f32()), m,
+                                             /*restrict=*/true, /*writable=*/true);
+  };
+  return {tensorOf(sum), tensorOf(sq)};
 }

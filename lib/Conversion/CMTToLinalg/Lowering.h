@@ -28,9 +28,10 @@ using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
 
 class Lowering {
 public:
-  Lowering(func::FuncOp func, bool gatherWindows, bool syncBatchNorm = false, bool fuseAttention = false)
+  Lowering(func::FuncOp func, bool gatherWindows, bool syncBatchNorm = false, bool fuseAttention = false,
+           bool fuseRowStats = false)
       : func(func), b(func.getContext()), gatherWindows(gatherWindows), syncBatchNorm(syncBatchNorm),
-        fuseAttention(fuseAttention) {}
+        fuseAttention(fuseAttention), fuseRowStats(fuseRowStats) {}
 
   LogicalResult run();
 
@@ -240,6 +241,8 @@ private:
   /// Per-row statistics of a layer norm (last dimension): the sum and the
   /// centred sum of squares.
   std::pair<Value, Value> rowStats(Value x);
+  /// rowStats as one loop nest over rows, its sums lane loops (FusedAttention.cpp).
+  std::pair<Value, Value> fusedRowStats(Value x);
   /// In a loop over a layer norm's elements: 1/std of the row and the
   /// normalised element, from the row's sum and centred sum of squares
   /// (rowStats), for the forward and its gradient alike.
@@ -334,7 +337,7 @@ private:
 
   func::FuncOp func;
   OpBuilder b;
-  bool gatherWindows, syncBatchNorm, fuseAttention;
+  bool gatherWindows, syncBatchNorm, fuseAttention, fuseRowStats;
   Location loc = b.getUnknownLoc();
   DenseMap<Value, Value> lowered;
   llvm::DenseSet<Value> ownLayout;

@@ -2,6 +2,7 @@
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=sync-batch-norm=1 -verify-diagnostics | FileCheck %s --check-prefix=SYNC
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=fuse-attention=1 -verify-diagnostics | FileCheck %s --check-prefix=FUSED
 // RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=gather-windows=1 -verify-diagnostics | FileCheck %s --check-prefix=GATHER
+// RUN: cmt-opt %s -split-input-file -convert-cmt-to-linalg=row-stats=1 -verify-diagnostics | FileCheck %s --check-prefix=ROWS
 
 // An NCHW argument is transposed to NHWC once, however often it is used; the
 // 1x1 convolution is a contraction (c + a * b) whose initial value is the bias.
@@ -92,6 +93,25 @@ func.func @tokens(%x: tensor<1x8x4x4xf32>, %g: tensor<8xf32>) -> tensor<1x8x4x4x
 // CHECK-COUNT-2: iterator_types = ["parallel", "parallel", "reduction"]
 // CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]
 // CHECK:        math.rsqrt
+// row-stats: both sums in one loop nest over the rows, each a lane loop over
+// the row's channels; the elementwise pass as before.
+// ROWS-LABEL: func.func @layer_norm
+// ROWS-NOT:   "reduction"
+// ROWS:       %[[X:.*]] = bufferization.to_buffer %arg0 read_only
+// ROWS-DAG:   %[[SUM:.*]] = memref.alloc() : memref<2x16xf32>
+// ROWS-DAG:   %[[SQ:.*]] = memref.alloc() : memref<2x16xf32>
+// ROWS:       scf.parallel (%[[B:.*]], %[[N:.*]]) = {{.*}} to (%c2, %c16)
+// ROWS:         %[[S:.*]] = scf.for %[[C:.*]] = %{{.*}} to %c8 {{.*}} -> (f32)
+// ROWS:           memref.load %[[X]][%[[B]], %[[N]], %[[C]]]
+// ROWS:         } {cmt.lanes}
+// ROWS:         %[[M:.*]] = arith.divf %[[S]]
+// ROWS:         %[[Q:.*]] = scf.for
+// ROWS:           arith.subf %{{.*}}, %[[M]]
+// ROWS:         } {cmt.lanes}
+// ROWS:         memref.store %[[S]], %[[SUM]][%[[B]], %[[N]]]
+// ROWS:         memref.store %[[Q]], %[[SQ]][%[[B]], %[[N]]]
+// ROWS:       linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]
+// ROWS:         math.rsqrt
 func.func @layer_norm(%t: tensor<2x16x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<2x16x8xf32> {
   %0 = cmt.layer_norm %t, %g, %b eps = 1.0e-6 : tensor<2x16x8xf32>, tensor<8xf32>
   return %0 : tensor<2x16x8xf32>
