@@ -9,8 +9,9 @@
 
 namespace cmt::rt {
 
-// The element type of a GEMM's A and B (C is always f32): the last argument
-// of cmt_blas_sgemm.
+// The element type of a GEMM's A and B, and that of its C: the last two
+// arguments of cmt_blas_sgemm (a bf16 C is only written, from f32
+// accumulators, with no bias).
 enum class BlasType : int64_t { F32 = 0, BF16 = 1 };
 inline int64_t blasTypeBytes(BlasType t) { return t == BlasType::BF16 ? 2 : 4; }
 

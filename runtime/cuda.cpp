@@ -121,6 +121,7 @@ struct BlasLt {
 };
 constexpr int kLtTransA = 3, kLtTransB = 4, kLtEpilogue = 7, kLtBiasPointer = 8, kLtEpilogueBias = 4;
 constexpr int kLtPrefMaxWorkspace = 1;
+constexpr int kBlasNotSupported = 15;  // CUBLAS_STATUS_NOT_SUPPORTED
 struct LtHeuristic {  // cublasLtMatmulHeuristicResult_t
   uint64_t algo[8];
   size_t workspaceSize;
@@ -466,9 +467,12 @@ bool gemmBias(int64_t M, int64_t N, int64_t K, const void *A, cmt::rt::BlasLayou
   BLAS_CHECK(lt.prefSet(pref, kLtPrefMaxWorkspace, &workspace, sizeof workspace));
   LtHeuristic h{};
   int found = 0;
-  // CUBLAS_STATUS_NOT_SUPPORTED (or no result) means no algorithm.
-  if (lt.heuristic(lt.handle, desc, aDesc, bDesc, dDesc, dDesc, pref, 1, &h, &found) != 0 || found < 1)
+  // CUBLAS_STATUS_NOT_SUPPORTED (or no result) means no algorithm; any other
+  // failure is an error.
+  int status = lt.heuristic(lt.handle, desc, aDesc, bDesc, dDesc, dDesc, pref, 1, &h, &found);
+  if (status == kBlasNotSupported || (status == 0 && found < 1))
     return false;
+  BLAS_CHECK(status);
   const float one = 1.f, zero = 0.f;
   BLAS_CHECK(lt.matmul(lt.handle, desc, &one, B, aDesc, A, bDesc, &zero, D, dDesc, D, dDesc, h.algo,
                        state.workspace, kBlasWorkspace, state.stream));
@@ -502,7 +506,7 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
                                int64_t a, int64_t sAb0, int64_t sAb1, int64_t sAm, int64_t sAk,   //
                                int64_t b, int64_t sBb0, int64_t sBb1, int64_t sBk, int64_t sBn,   //
                                int64_t c, int64_t sCb0, int64_t sCb1, int64_t sCm, int64_t sCn,   //
-                               int64_t betaFlag, int64_t bias, int64_t abType) {
+                               int64_t betaFlag, int64_t bias, int64_t abType, int64_t cType) {
   using cmt::rt::blasLayout;
   if (state.planning) return;
   state.mark();
@@ -511,6 +515,12 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
   bool bf16 = abType == static_cast<int64_t>(cmt::rt::BlasType::BF16);
   int abT = bf16 ? kR16BF : kR32F, computeType = bf16 ? kCompute32F : state.computeType;
   int64_t eb = cmt::rt::blasTypeBytes(static_cast<cmt::rt::BlasType>(abType));
+  bool bf16C = cType == static_cast<int64_t>(cmt::rt::BlasType::BF16);
+  int cT = bf16C ? kR16BF : kR32F;
+  int64_t ec = cmt::rt::blasTypeBytes(static_cast<cmt::rt::BlasType>(cType));
+  if (bf16C && (bias || betaFlag))
+    throw cmt::rt::Error("cmt_blas_sgemm: a bf16 C is only written, with no bias (the compiler should not have "
+                         "sent this)");
   // A single batch dimension is cuBLAS's strided batch ("inner").
   int64_t outer = batch0, inner = batch1, sAo = sAb0, sBo = sBb0, sCo = sCb0, sAi = sAb1, sBi = sBb1,
           sCi = sCb1;
@@ -545,7 +555,7 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
         int64_t j = o * inner + i;
         ptrs[j] = reinterpret_cast<const char *>(a) + (o * sAo + i * sAi) * eb;
         ptrs[count + j] = reinterpret_cast<const char *>(b) + (o * sBo + i * sBi) * eb;
-        ptrs[2 * count + j] = reinterpret_cast<const float *>(c) + o * sCo + i * sCi;
+        ptrs[2 * count + j] = reinterpret_cast<const char *>(c) + (o * sCo + i * sCi) * ec;
       }
     CUdeviceptr table;
     CU_CHECK(cu.cuMemAlloc(&table, ptrs.size() * sizeof(void *)));
@@ -555,24 +565,24 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
     auto *C = reinterpret_cast<void *const *>(table) + 2 * count;
     if (lc.rowMajor)
       BLAS_CHECK(blas.gemmBatched(state.blasHandle, lb.rowMajor ? kOpN : kOpT, la.rowMajor ? kOpN : kOpT, N, M,
-                                  K, &one, B, abT, lb.ld, A, abT, la.ld, beta, C, kR32F, lc.ld, count,
+                                  K, &one, B, abT, lb.ld, A, abT, la.ld, beta, C, cT, lc.ld, count,
                                   computeType, kGemmDefault));
     else
       BLAS_CHECK(blas.gemmBatched(state.blasHandle, la.rowMajor ? kOpT : kOpN, lb.rowMajor ? kOpT : kOpN, M, N,
-                                  K, &one, A, abT, la.ld, B, abT, lb.ld, beta, C, kR32F, lc.ld, count,
+                                  K, &one, A, abT, la.ld, B, abT, lb.ld, beta, C, cT, lc.ld, count,
                                   computeType, kGemmDefault));
     return;
   }
   // One batch dimension at most: a strided-batched call.
   const void *A = reinterpret_cast<const void *>(a), *B = reinterpret_cast<const void *>(b);
-  float *C = reinterpret_cast<float *>(c);
+  void *C = reinterpret_cast<void *>(c);
   if (lc.rowMajor)  // column-major C^T (N x M) = B^T A^T
     BLAS_CHECK(blas.gemm(state.blasHandle, lb.rowMajor ? kOpN : kOpT, la.rowMajor ? kOpN : kOpT, N, M, K, &one,
-                         B, abT, lb.ld, sBi, A, abT, la.ld, sAi, beta, C, kR32F, lc.ld, sCi, inner,
+                         B, abT, lb.ld, sBi, A, abT, la.ld, sAi, beta, C, cT, lc.ld, sCi, inner,
                          computeType, kGemmDefault));
   else
     BLAS_CHECK(blas.gemm(state.blasHandle, la.rowMajor ? kOpT : kOpN, lb.rowMajor ? kOpT : kOpN, M, N, K, &one,
-                         A, abT, la.ld, sAi, B, abT, lb.ld, sBi, beta, C, kR32F, lc.ld, sCi, inner,
+                         A, abT, la.ld, sAi, B, abT, lb.ld, sBi, beta, C, cT, lc.ld, sCi, inner,
                          computeType, kGemmDefault));
 }
 
@@ -591,7 +601,8 @@ PrecisionChoice choosePrecision(const Plan &plan, const std::string &requested, 
   bool cpu = plan.target != "cuda";
   if (plan.storage == "bf16" && p != Precision::BF16)
     throw Error("--precision " + name + ": this executable stores activations as bf16 (cmt-compile " +
-                "--storage=bf16); compile with --storage=f32 or --storage=both for " + name);
+                "--storage=bf16); compile with " +
+                (plan.mode == "train" ? "--storage=f32" : "--storage=f32 or --storage=both") + " for " + name);
   if (cpu && p == Precision::TF32)
     throw Error("--precision tf32 is for CUDA executables; this one runs on the CPU");
   bool bf16Forward = p == Precision::BF16 && hasBF16Forward;
@@ -600,7 +611,7 @@ PrecisionChoice choosePrecision(const Plan &plan, const std::string &requested, 
   if (cpu && p == Precision::BF16 && plan.storage != "bf16" && !bf16Forward)
     throw Error("--precision bf16: this executable stores activations as f32 only; compile with "
                 "cmt-compile --storage=bf16 or --storage=both");
-  return {p, name, bf16Forward, bf16Forward ? "bf16" : plan.storage};
+  return {p, name, bf16Forward};
 }
 
 namespace {
@@ -619,6 +630,11 @@ struct CudaExecutor::Impl {
   CUgraphExec exec = nullptr;
   void (*entry)(void **) = nullptr;
   size_t arenaSize = 0;
+  bool released = false;  // release(): nothing left to run
+
+  void usable() const {
+    if (released) throw Error("a CUDA executor was used after release()");
+  }
 
   Impl(const Plan &p, void (*e)(void **)) : plan(p), entry(e ? e : cmt_forward_packed) {}
 
@@ -706,6 +722,7 @@ CudaExecutor::~CudaExecutor() = default;  // the process ends with it: the drive
 
 void CudaExecutor::bind(const std::vector<void *> &host) {
   Impl &m = *impl_;
+  m.usable();
   m.host = host;
   m.device.assign(host.size(), 0);
   for (size_t i = 0; i < host.size(); ++i) {
@@ -721,6 +738,7 @@ void CudaExecutor::bind(const std::vector<void *> &host) {
 
 void CudaExecutor::run() {
   Impl &m = *impl_;
+  m.usable();
   if (!m.exec) m.capture();  // first: a plan too big for the GPU fails before any upload
   for (size_t i = 0; i < m.host.size(); ++i)
     if (m.plan.args[i].kind == PlanArg::Input) CU_CHECK(cu.cuMemcpyHtoD(m.device[i], m.host[i], m.plan.args[i].bytes()));
@@ -732,6 +750,7 @@ void CudaExecutor::run() {
 
 void CudaExecutor::release() {
   Impl &m = *impl_;
+  m.released = true;
   CU_CHECK(cu.cuStreamSynchronize(state.stream));
   if (m.exec) CU_CHECK(cu.cuGraphExecDestroy(m.exec));
   m.exec = nullptr;
@@ -743,23 +762,27 @@ void CudaExecutor::release() {
 
 void CudaExecutor::upload(size_t arg) {
   Impl &m = *impl_;
+  m.usable();
   CU_CHECK(cu.cuStreamSynchronize(state.stream));
   CU_CHECK(cu.cuMemcpyHtoD(m.device[arg], m.host[arg], m.plan.args[arg].bytes()));
 }
 
 void CudaExecutor::download(size_t arg) {
   Impl &m = *impl_;
+  m.usable();
   CU_CHECK(cu.cuStreamSynchronize(state.stream));
   CU_CHECK(cu.cuMemcpyDtoH(m.host[arg], m.device[arg], m.plan.args[arg].bytes()));
 }
 
 void CudaExecutor::copy(size_t to, size_t from) {
   Impl &m = *impl_;
+  m.usable();
   CU_CHECK(cu.cuMemcpyDtoDAsync(m.device[to], m.device[from], m.plan.args[to].bytes(), state.stream));
 }
 
 void CudaExecutor::launch() {
   Impl &m = *impl_;
+  m.usable();
   if (!m.exec) m.capture();
   CU_CHECK(cu.cuGraphLaunch(m.exec, state.stream));
   syncStream();
@@ -769,6 +792,7 @@ void *CudaExecutor::stream() const { return state.stream; }
 
 std::vector<double> CudaExecutor::replay(int iterations) {
   Impl &m = *impl_;
+  m.usable();
   if (!m.exec) m.capture();
   std::vector<double> ms;
   for (int i = 0; i < iterations; ++i) {
@@ -782,6 +806,7 @@ std::vector<double> CudaExecutor::replay(int iterations) {
 
 std::vector<double> CudaExecutor::profile() {
   Impl &m = *impl_;
+  m.usable();
   if (!m.exec) m.capture();
   std::vector<double> ms;
   for (int pass = 0; pass < 2; ++pass) {  // the first warms up

@@ -33,7 +33,6 @@ struct PrecisionChoice {
   Precision precision;
   std::string name;       // as given, or the default
   bool bf16Forward;       // run the bf16-storage forward instead of the main one
-  std::string storage;    // of the forward that runs
 };
 PrecisionChoice choosePrecision(const Plan &plan, const std::string &requested, bool hasBF16Forward);
 

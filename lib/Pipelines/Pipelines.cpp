@@ -65,6 +65,7 @@ void cmt::buildLinalgPipeline(OpPassManager &pm, const LinalgPipelineOptions &op
   if (options.bf16Storage) {
     CMTNarrowStorageOptions narrow;
     narrow.functions.assign(options.bf16Functions.begin(), options.bf16Functions.end());
+    narrow.products = options.bf16Products;
     f.addPass(createCMTNarrowStorage(narrow));
   }
   if (!options.hoistParameterMath.empty()) {

@@ -14,6 +14,7 @@
 #include "cmt/Transforms/Passes.h"
 #include "cmt/Transforms/Utils/Views.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Builders.h"
@@ -22,6 +23,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallBitVector.h"
 
 namespace cmt {
 #define GEN_PASS_DEF_CMTHOISTPARAMETERMATH
@@ -40,8 +42,8 @@ struct Hoisting {
   func::FuncOp func;
   /// Values decided by the weights alone (and constants).
   llvm::DenseSet<Value> fixed;
-  /// Per such value: the elements of the weight arguments it comes from.
-  llvm::DenseMap<Value, int64_t> sourceElements;
+  /// Per such value: the weight arguments it comes from.
+  llvm::DenseMap<Value, llvm::SmallBitVector> sources;
   /// Per such value: whether computing it takes more than views.
   llvm::DenseSet<Value> computed;
 
@@ -65,25 +67,25 @@ struct Hoisting {
       auto kind = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), cmt::kKindAttr);
       if (kind && (kind.getValue() == cmt::kKindParameter || kind.getValue() == cmt::kKindBuffer)) {
         fixed.insert(arg);
-        sourceElements[arg] = elementsOf(arg.getType());
+        sources[arg] = llvm::SmallBitVector(func.getNumArguments());
+        sources[arg].set(arg.getArgNumber());
       }
     }
     for (Operation &op : func.getBody().front()) {
       if (!isFixed(op))
         continue;
-      llvm::SetVector<Value> used = usedBy(op);
-      int64_t sources = 0;
+      llvm::SmallBitVector from(func.getNumArguments());
       bool compute = !cmt::isTensorView(&op) && !op.hasTrait<OpTrait::ConstantLike>() &&
                      !isa<tensor::EmptyOp>(op);
-      for (Value v : used) {
+      for (Value v : usedBy(op)) {
         compute |= computed.contains(v);
-        auto it = sourceElements.find(v);
-        if (it != sourceElements.end())
-          sources += it->second;
+        auto it = sources.find(v);
+        if (it != sources.end())
+          from |= it->second;
       }
       for (Value r : op.getResults()) {
         fixed.insert(r);
-        sourceElements[r] = sources;
+        sources[r] = from;
         if (compute)
           computed.insert(r);
       }
@@ -92,6 +94,22 @@ struct Hoisting {
 
   bool isFixedOp(Operation &op) const {
     return op.getNumResults() > 0 && fixed.contains(op.getResult(0));
+  }
+
+  /// The elements of the weight arguments `v` comes from, each counted once.
+  int64_t sourceElements(Value v) {
+    int64_t n = 0;
+    llvm::SmallBitVector from = sources.lookup(v);
+    for (unsigned i : from.set_bits())
+      n += elementsOf(func.getArgument(i).getType());
+    return n;
+  }
+
+  /// A use by a top-level op as the destination it writes: the value stays
+  /// computed in @F for it (a prepared argument is never written).
+  bool writes(OpOperand &use) {
+    auto dps = dyn_cast<DestinationStyleOpInterface>(use.getOwner());
+    return dps && use.getOwner()->getBlock() == &func.getBody().front() && dps.isDpsInit(&use);
   }
 
   /// The fixed ops `values` are computed from, in the body's order.
@@ -122,16 +140,15 @@ struct Hoisting {
     for (Operation &op : body) {
       if (isFixedOp(op))
         continue;
-      auto dps = dyn_cast<DestinationStyleOpInterface>(&op);
       op.walk([&](Operation *nested) {
         for (OpOperand &use : nested->getOpOperands()) {
           Value v = use.get();
           if (!computed.contains(v) || seen.contains(v) || isa<BlockArgument>(v))
             continue;
-          if (nested == &op && dps && dps.isDpsInit(&use))
+          if (writes(use))
             continue;
           int64_t n = elementsOf(v.getType());
-          if (n < 0 || n > sourceElements.lookup(v))
+          if (n < 0 || n > sourceElements(v))
             continue;
           seen.insert(v);
           out.push_back(v);
@@ -201,17 +218,18 @@ struct HoistParameterMathPass : cmt::impl::CMTHoistParameterMathBase<HoistParame
       std::string name = "prepared/" + std::to_string(i);
       prepare.setResultAttr(i, cmt::kNameAttr, StringAttr::get(ctx, name));
       unsigned index = func.getNumArguments();
-      (void)func.insertArgument(index, v.getType(),
-                                DictionaryAttr::get(ctx, {NamedAttribute(StringAttr::get(ctx, cmt::kKindAttr),
-                                                                         StringAttr::get(ctx, cmt::kKindPrepared)),
-                                                          NamedAttribute(StringAttr::get(ctx, cmt::kNameAttr),
-                                                                         StringAttr::get(ctx, name))}),
-                                v.getLoc());
+      // Not writable: bufferization copies before anything would write it
+      // in place, for its value must last from one forward to the next.
+      auto attr = [&](StringRef key, Attribute value) { return NamedAttribute(StringAttr::get(ctx, key), value); };
+      (void)func.insertArgument(
+          index, v.getType(),
+          DictionaryAttr::get(ctx, {attr(cmt::kKindAttr, StringAttr::get(ctx, cmt::kKindPrepared)),
+                                    attr(cmt::kNameAttr, StringAttr::get(ctx, name)),
+                                    attr(bufferization::BufferizationDialect::kWritableAttrName,
+                                         BoolAttr::get(ctx, false))}),
+          v.getLoc());
       // Not where it is a destination: the argument must never be written.
-      v.replaceUsesWithIf(func.getArgument(index), [](OpOperand &use) {
-        auto dps = dyn_cast<DestinationStyleOpInterface>(use.getOwner());
-        return !dps || !dps.isDpsInit(&use);
-      });
+      v.replaceUsesWithIf(func.getArgument(index), [&](OpOperand &use) { return !h.writes(use); });
     }
     // What only the moved values needed is dead now.
     for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body)))

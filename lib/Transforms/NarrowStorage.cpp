@@ -100,6 +100,9 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
       widenReaders(b, g.getResult(0));
     }
 
+    if (products)
+      narrowProducts(b, func);
+
     // A matrix product takes both operands in one type: an f32 one that
     // meets a narrowed one (a weight, mostly) is rounded first, once for
     // all the products that read it (a training step's forward and backward).
@@ -117,6 +120,126 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
       wide->set(narrowed);
       widenArgument(b, g, *wide);
     });
+  }
+
+  /// What sets a product's C before it accumulates: zero, or a bias (a
+  /// vector along C's last dimension, broadcast by a copying generic).
+  static std::optional<Value> zeroOrBias(linalg::GenericOp product) {
+    Value init = product.getDpsInits()[0];
+    if (auto fill = init.getDefiningOp<linalg::FillOp>()) {
+      FloatAttr value;
+      if (matchPattern(fill.getInputs()[0], m_Constant(&value)) && value.getValue().isZero())
+        return Value();
+      return std::nullopt;
+    }
+    auto g = init.getDefiningOp<linalg::GenericOp>();
+    if (!g || g.getNumDpsInputs() != 1 || g.getNumResults() != 1)
+      return std::nullopt;
+    auto maps = g.getIndexingMapsArray();
+    Block &body = g.getRegion().front();
+    MLIRContext *ctx = g.getContext();
+    bool copies = body.getOperations().size() == 1 && body.getTerminator()->getOperand(0) == body.getArgument(0);
+    if (!copies || maps[0] != AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx) || !maps[1].isIdentity())
+      return std::nullopt;
+    return g.getDpsInputs()[0];
+  }
+
+  /// The generic operands reading `v`, through reshapes that keep its last
+  /// dimension whole (where a bias runs), one per generic; false if anything
+  /// else reads it.
+  static bool genericReaders(Value v, SmallVectorImpl<OpOperand *> &readers) {
+    for (OpOperand &use : v.getUses()) {
+      Operation *user = use.getOwner();
+      auto keepsLast = [](ArrayRef<ReassociationIndices> groups) { return groups.back().size() == 1; };
+      if (auto g = dyn_cast<linalg::GenericOp>(user)) {
+        if (!g.isDpsInput(&use) || linalg::isaContractionOpInterface(g) ||
+            llvm::any_of(readers, [&](OpOperand *r) { return r->getOwner() == g; }))
+          return false;
+        readers.push_back(&use);
+      } else if (auto c = dyn_cast<tensor::CollapseShapeOp>(user)) {
+        if (!keepsLast(c.getReassociationIndices()) || !genericReaders(c.getResult(), readers))
+          return false;
+      } else if (auto e = dyn_cast<tensor::ExpandShapeOp>(user)) {
+        if (!keepsLast(e.getReassociationIndices()) || !genericReaders(e.getResult(), readers))
+          return false;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// Products whose C starts at zero or at a bias: C is rounded right
+  /// after the product (one pass cuBLAS makes part of its store), and a bias
+  /// is added by each reader to the value it widens instead of by the product.
+  void narrowProducts(OpBuilder &b, func::FuncOp func) {
+    Type f32 = b.getF32Type();
+    SmallVector<std::pair<linalg::GenericOp, Value>> todo;
+    func.walk([&](linalg::GenericOp g) {
+      if (!linalg::isaContractionOpInterface(g) || g.getNumResults() != 1)
+        return;
+      auto type = cast<RankedTensorType>(g.getResult(0).getType());
+      std::optional<Value> bias = zeroOrBias(g);
+      SmallVector<OpOperand *> readers;
+      // cuBLAS stores a bf16 C from bf16 A and B only: an operand must be
+      // narrow already (the other is rounded below).
+      bool narrowOperand = llvm::any_of(g.getDpsInputs(), [&](Value v) {
+        return getElementTypeOrSelf(v.getType()) == b.getBF16Type();
+      });
+      if (type.getElementType() != f32 || !narrowOperand || !type.hasStaticShape() || type.getRank() != 2 ||
+          type.getNumElements() < minElements || !bias || !readersTakeNarrow(g.getResult(0)) ||
+          (*bias && !genericReaders(g.getResult(0), readers)))
+        return;
+      todo.push_back({g, *bias});
+    });
+    for (auto [product, bias] : todo) {
+      SmallVector<OpOperand *> readers;
+      if (bias) {
+        (void)genericReaders(product.getResult(0), readers);
+        b.setInsertionPoint(product);
+        Location loc = product.getLoc();
+        auto type = cast<RankedTensorType>(product.getResult(0).getType());
+        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+        Value empty = tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+        Operation *broadcast = product.getDpsInits()[0].getDefiningOp();
+        product.getDpsInitsMutable()[0].set(linalg::FillOp::create(b, loc, zero, empty).getResult(0));
+        if (broadcast->use_empty())
+          broadcast->erase();
+      }
+      Value result = product.getResult(0);
+      Value rounded = round(b, result);
+      result.replaceAllUsesExcept(rounded, rounded.getDefiningOp());
+      widenReaders(b, rounded);
+      for (OpOperand *reader : readers)
+        addBias(b, cast<linalg::GenericOp>(reader->getOwner()), reader->getOperandNumber(), bias);
+    }
+  }
+
+  /// `g` rebuilt with `bias` as one more input, added to the widened value
+  /// of its input `operand` (bias[last index of that operand]).
+  static void addBias(OpBuilder &b, linalg::GenericOp g, unsigned operand, Value bias) {
+    SmallVector<AffineMap> maps = g.getIndexingMapsArray();
+    AffineMap read = maps[operand];
+    unsigned inputs = g.getNumDpsInputs();
+    maps.insert(maps.begin() + inputs, read.getSubMap({read.getNumResults() - 1}));
+    SmallVector<Value> ins(g.getDpsInputs());
+    ins.push_back(bias);
+    b.setInsertionPoint(g);
+    auto rebuilt = linalg::GenericOp::create(b, g.getLoc(), g.getResultTypes(), ins, g.getDpsInits(), maps,
+                                             g.getIteratorTypesArray());
+    rebuilt.getRegion().takeBody(g.getRegion());
+    Block &body = rebuilt.getRegion().front();
+    BlockArgument biasArg = body.insertArgument(inputs, b.getF32Type(), g.getLoc());
+    // widenArgument put the widening first in the body.
+    Value wide = nullptr;
+    for (Operation *user : body.getArgument(operand).getUsers())
+      if (isa<arith::ExtFOp>(user))
+        wide = user->getResult(0);
+    b.setInsertionPointAfter(wide.getDefiningOp());
+    Value sum = arith::AddFOp::create(b, g.getLoc(), wide, biasArg);
+    wide.replaceAllUsesExcept(sum, sum.getDefiningOp());
+    g.replaceAllUsesWith(rebuilt.getResults());
+    g.erase();
   }
 
   /// `v` rounded to bf16 by an elementwise generic right after its

@@ -10,8 +10,8 @@
 // into, stay.
 // CHECK-LABEL: func.func @forward(
 // CHECK-SAME:    %[[X:[a-z0-9]+]]: tensor<8x64xf32> {cmt.kind = "input", cmt.name = "input"}
-// CHECK-SAME:    %[[PS:[a-z0-9]+]]: tensor<64xf32> {cmt.kind = "prepared", cmt.name = "prepared/0"}
-// CHECK-SAME:    %[[PT:[a-z0-9]+]]: tensor<64x32xf32> {cmt.kind = "prepared", cmt.name = "prepared/1"}
+// CHECK-SAME:    %[[PS:[a-z0-9]+]]: tensor<64xf32> {bufferization.writable = false, cmt.kind = "prepared", cmt.name = "prepared/0"}
+// CHECK-SAME:    %[[PT:[a-z0-9]+]]: tensor<64x32xf32> {bufferization.writable = false, cmt.kind = "prepared", cmt.name = "prepared/1"}
 // CHECK-NOT:     math.rsqrt
 // CHECK:         %[[XS:.*]] = linalg.generic {{.*}} ins(%[[X]], %[[PS]] :
 // CHECK:         %[[BB:.*]] = linalg.generic {{.*}} ins(%{{.*}} : tensor<32xf32>) outs(%{{.*}} : tensor<8x32xf32>)
@@ -100,7 +100,7 @@ func.func @forward(%x: tensor<8x32xf32> {cmt.kind = "input", cmt.name = "input"}
 // A weight-derived value read inside another op's body (a gather's
 // tensor.extract) moves too.
 // CHECK-LABEL: func.func @forward(
-// CHECK-SAME:    %[[P:[a-z0-9]+]]: tensor<16xf32> {cmt.kind = "prepared", cmt.name = "prepared/0"}
+// CHECK-SAME:    %[[P:[a-z0-9]+]]: tensor<16xf32> {bufferization.writable = false, cmt.kind = "prepared", cmt.name = "prepared/0"}
 // CHECK:         linalg.generic
 // CHECK:           tensor.extract %[[P]]
 // CHECK-LABEL: func.func @forward_prepare(
@@ -122,4 +122,27 @@ func.func @forward(%x: tensor<4xindex> {cmt.kind = "input", cmt.name = "input"},
     linalg.yield %v : f32
   } -> tensor<4xf32>
   return %y : tensor<4xf32>
+}
+
+// -----
+
+// A weight-only value a product writes into (its bias broadcast over a batch
+// of one image: no larger than the bias) stays in @forward: a prepared
+// argument is never written.
+// CHECK-LABEL: func.func @forward(
+// CHECK-NOT:   prepared
+// CHECK:       linalg.matmul
+// CHECK-NOT:   func.func @forward_prepare
+func.func @forward(%x: tensor<1x64xf32> {cmt.kind = "input", cmt.name = "input"},
+                   %w: tensor<64x32xf32> {cmt.kind = "parameter", cmt.name = "w"},
+                   %b: tensor<32xf32> {cmt.kind = "parameter", cmt.name = "b"}) -> tensor<1x32xf32> {
+  %e = tensor.empty() : tensor<1x32xf32>
+  %bb = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+                        iterator_types = ["parallel", "parallel"]}
+      ins(%b : tensor<32xf32>) outs(%e : tensor<1x32xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  } -> tensor<1x32xf32>
+  %y = linalg.matmul ins(%x, %w : tensor<1x64xf32>, tensor<64x32xf32>) outs(%bb : tensor<1x32xf32>) -> tensor<1x32xf32>
+  return %y : tensor<1x32xf32>
 }

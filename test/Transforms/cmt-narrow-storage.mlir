@@ -311,3 +311,117 @@ func.func @written_view(%x: tensor<4x8xf32>) -> memref<4x8xf32> {
   %v = bufferization.to_buffer %g read_only : tensor<4x8xf32> to memref<4x8xf32>
   return %v : memref<4x8xf32>
 }
+
+// -----
+
+// products=1: a product with bf16 operands whose C starts at a bias
+// broadcast is followed by its rounding, C starting at zero; the bias moves
+// into the reader (through a reshape keeping the last dimension), added to
+// the widened value. Without the option (the CHECK run) it stays f32.
+// RUN: cmt-opt %s -split-input-file -cmt-narrow-storage="min-elements=16 products=1" | FileCheck %s --check-prefix=PRODUCTS
+// CHECK-LABEL:    func.func @biased_product
+// CHECK-NOT:      tensor<2x4x8x16xbf16>
+// CHECK:          return
+// PRODUCTS-LABEL: func.func @biased_product
+// PRODUCTS-NOT:   ins(%arg2 : tensor<16xf32>) outs(%{{.*}} : tensor<64x16xf32>)
+// PRODUCTS:       %[[Z:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<64x16xf32>)
+// PRODUCTS:       %[[P:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<64x32xbf16>, tensor<32x16xbf16>) outs(%[[Z]] : tensor<64x16xf32>)
+// PRODUCTS:       %[[R:.*]] = linalg.generic {{.*}} ins(%[[P]] : tensor<64x16xf32>) outs(%{{.*}} : tensor<64x16xbf16>)
+// PRODUCTS:         arith.truncf
+// PRODUCTS:       %[[V:.*]] = tensor.expand_shape %[[R]] {{.*}} into tensor<2x4x8x16xbf16>
+// PRODUCTS:       linalg.generic {{.*}} ins(%[[V]], %arg2 : tensor<2x4x8x16xbf16>, tensor<16xf32>)
+// PRODUCTS-NEXT:  ^bb0(%[[IN:.*]]: bf16, %[[B:.*]]: f32, %{{.*}}: f32):
+// PRODUCTS-NEXT:    %[[W:.*]] = arith.extf %[[IN]] : bf16 to f32
+// PRODUCTS-NEXT:    %[[S:.*]] = arith.addf %[[W]], %[[B]] : f32
+// PRODUCTS-NEXT:    arith.mulf %[[S]], %[[S]] : f32
+#a = affine_map<(d0, d1, d2) -> (d0, d2)>
+#b = affine_map<(d0, d1, d2) -> (d2, d1)>
+#c = affine_map<(d0, d1, d2) -> (d0, d1)>
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#col = affine_map<(d0, d1) -> (d1)>
+#id4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @biased_product(%x: tensor<64x32xbf16>, %w: tensor<32x16xbf16>, %bias: tensor<16xf32>) -> tensor<2x4x8x16xf32> {
+  %e = tensor.empty() : tensor<64x16xf32>
+  %bb = linalg.generic {indexing_maps = [#col, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%bias : tensor<16xf32>) outs(%e : tensor<64x16xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    linalg.yield %in : f32
+  } -> tensor<64x16xf32>
+  %p = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<64x32xbf16>, tensor<32x16xbf16>) outs(%bb : tensor<64x16xf32>) {
+  ^bb0(%in: bf16, %in2: bf16, %acc: f32):
+    %0 = arith.extf %in : bf16 to f32
+    %1 = arith.extf %in2 : bf16 to f32
+    %2 = arith.mulf %0, %1 : f32
+    %3 = arith.addf %acc, %2 : f32
+    linalg.yield %3 : f32
+  } -> tensor<64x16xf32>
+  %v = tensor.expand_shape %p [[0, 1, 2], [3]] output_shape [2, 4, 8, 16] : tensor<64x16xf32> into tensor<2x4x8x16xf32>
+  %e4 = tensor.empty() : tensor<2x4x8x16xf32>
+  %y = linalg.generic {indexing_maps = [#id4, #id4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%v : tensor<2x4x8x16xf32>) outs(%e4 : tensor<2x4x8x16xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %m = arith.mulf %in, %in : f32
+    linalg.yield %m : f32
+  } -> tensor<2x4x8x16xf32>
+  return %y : tensor<2x4x8x16xf32>
+}
+
+// -----
+
+// A biased product read by another product (where the bias cannot move),
+// or whose operands are both f32 (cuBLAS stores no bf16 C from them): left
+// as it is.
+// PRODUCTS-LABEL: func.func @kept_products
+// PRODUCTS-NOT:   arith.truncf
+// PRODUCTS:       return
+#a = affine_map<(d0, d1, d2) -> (d0, d2)>
+#b = affine_map<(d0, d1, d2) -> (d2, d1)>
+#c = affine_map<(d0, d1, d2) -> (d0, d1)>
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#col = affine_map<(d0, d1) -> (d1)>
+func.func @kept_products(%x: tensor<64x32xbf16>, %w: tensor<32x16xbf16>, %bias: tensor<16xf32>,
+                         %xf: tensor<64x32xf32>, %wf: tensor<32x16xf32>, %w2: tensor<16x8xf32>)
+    -> (tensor<64x8xf32>, tensor<64x16xf32>) {
+  %e = tensor.empty() : tensor<64x16xf32>
+  %bb = linalg.generic {indexing_maps = [#col, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%bias : tensor<16xf32>) outs(%e : tensor<64x16xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    linalg.yield %in : f32
+  } -> tensor<64x16xf32>
+  %p = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<64x32xbf16>, tensor<32x16xbf16>) outs(%bb : tensor<64x16xf32>) {
+  ^bb0(%in: bf16, %in2: bf16, %acc: f32):
+    %0 = arith.extf %in : bf16 to f32
+    %1 = arith.extf %in2 : bf16 to f32
+    %2 = arith.mulf %0, %1 : f32
+    %3 = arith.addf %acc, %2 : f32
+    linalg.yield %3 : f32
+  } -> tensor<64x16xf32>
+  %zero = arith.constant 0.0 : f32
+  %e8 = tensor.empty() : tensor<64x8xf32>
+  %z8 = linalg.fill ins(%zero : f32) outs(%e8 : tensor<64x8xf32>) -> tensor<64x8xf32>
+  %q = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%p, %w2 : tensor<64x16xf32>, tensor<16x8xf32>) outs(%z8 : tensor<64x8xf32>) {
+  ^bb0(%in: f32, %in2: f32, %acc: f32):
+    %2 = arith.mulf %in, %in2 : f32
+    %3 = arith.addf %acc, %2 : f32
+    linalg.yield %3 : f32
+  } -> tensor<64x8xf32>
+  %z16 = linalg.fill ins(%zero : f32) outs(%e : tensor<64x16xf32>) -> tensor<64x16xf32>
+  %r = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%xf, %wf : tensor<64x32xf32>, tensor<32x16xf32>) outs(%z16 : tensor<64x16xf32>) {
+  ^bb0(%in: f32, %in2: f32, %acc: f32):
+    %2 = arith.mulf %in, %in2 : f32
+    %3 = arith.addf %acc, %2 : f32
+    linalg.yield %3 : f32
+  } -> tensor<64x16xf32>
+  %e2 = tensor.empty() : tensor<64x16xf32>
+  %s = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r : tensor<64x16xf32>) outs(%e2 : tensor<64x16xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %m = arith.mulf %in, %in : f32
+    linalg.yield %m : f32
+  } -> tensor<64x16xf32>
+  return %q, %s : tensor<64x8xf32>, tensor<64x16xf32>
+}

@@ -486,6 +486,7 @@ int main(int argc, char **argv) {
   linalgOptions.foldReshapes = gpuLowering;
   linalgOptions.splitReductions = gpuLowering;
   linalgOptions.rowStats = gpuLowering;
+  linalgOptions.bf16Products = gpuLowering;
   linalgOptions.fuseAttention = choice(fuseAttention);
   // Training executables run data-parallel (mpirun, torchrun) as well as alone.
   linalgOptions.syncBatchNorm = trainStep;

@@ -71,6 +71,10 @@ struct LinalgPipelineOptions : mlir::PassPipelineOptions<LinalgPipelineOptions> 
                            llvm::cl::desc("Store activations as bf16, compute in f32 "
                                           "(cmt-narrow-storage; inference on the GPU)"),
                            llvm::cl::init(false)};
+  Option<bool> bf16Products{*this, "bf16-products",
+                            llvm::cl::desc("With bf16-storage, matrix products' results too, "
+                                           "rounded by cuBLAS's store (the GPU's choice)"),
+                            llvm::cl::init(false)};
   ListOption<std::string> bf16Functions{*this, "bf16-functions",
                                         llvm::cl::desc("With bf16-storage, only these functions "
                                                        "(all when none is named)")};

@@ -82,6 +82,13 @@ def CMTNarrowStorage : Pass<"cmt-narrow-storage", "mlir::func::FuncOp"> {
     ListOption<"functions", "functions", "std::string",
                "Narrow only these functions (all when none is named): an executable "
                "holding an f32 and a bf16 forward">,
+    Option<"products", "products", "bool", /*default=*/"false",
+           "Matrix products' results too (the GPU's choice): a product whose C "
+           "starts at zero or at a bias broadcast is followed by its rounding, "
+           "which convert-linalg-to-ukernels{blas-layouts} folds into the "
+           "cuBLAS call (a bf16 D); a bias moves into every reader, added to "
+           "the widened value (each reader must be a generic that is not a "
+           "product, through reshapes that keep the last dimension)">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];

@@ -368,7 +368,7 @@ LogicalResult Lowering::lower(CrossEntropyOp op) {
 }
 
 std::pair<Value, Value> Lowering::rowStats(Value x) {
-  if (fuseRowStats)
+  if (fuseRowStats && shapeOf(x).size() > 1)
     return fusedRowStats(x);
   ArrayRef<int64_t> shape = shapeOf(x);
   unsigned rank = shape.size();

@@ -19,8 +19,9 @@ namespace {
 constexpr unsigned kMaxBatchDims = 2;
 constexpr unsigned kNumArgs = 5 + 3 * 5; // sizes, then (pointer, 4 strides) per operand
 // cmt_blas_sgemm also takes beta (0: C is only written), a bias pointer (0:
-// none) and the element type of A and B (runtime/blas_layout.h's BlasType).
-constexpr unsigned kNumBlasArgs = kNumArgs + 3;
+// none), the element type of A and B and that of C (runtime/blas_layout.h's
+// BlasType).
+constexpr unsigned kNumBlasArgs = kNumArgs + 4;
 
 /// Strides of `loopDims` in an operand read through `map`: the memref stride
 /// of the operand dimension a loop dimension indexes, 0 where it indexes none.
@@ -126,8 +127,15 @@ struct ConvertLinalgToUKernelsPass
 
     // C's initialiser, looked up before this rewrite adds users of C.
     Initialiser init;
-    if (blasLayouts)
+    linalg::GenericOp rounding;
+    if (blasLayouts) {
       init = initialiser(op, batch.empty(), dims->m[0], dims->n[0]);
+      rounding = roundingOf(op, init);
+    }
+    // D is allocated where the rounding wrote it, after the product: the
+    // call writes it (its static allocation has no operands to dominate).
+    if (rounding)
+      rounding.getDpsInits()[0].getDefiningOp()->moveBefore(op);
     Location loc = op.getLoc();
     OpBuilder b(op);
     auto cidx = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
@@ -145,6 +153,9 @@ struct ConvertLinalgToUKernelsPass
       auto type = dyn_cast<MemRefType>(operand.get().getType());
       if (!type || type.getElementType() != (i < 2 ? abType : b.getF32Type()))
         return failure();
+      // A rounded C: cuBLAS stores the bf16 D the rounding wrote (same
+      // shape, identity layout: the same strides).
+      Value stored = i == 2 && rounding ? rounding.getDpsInits()[0] : operand.get();
       SmallVector<unsigned> loops;
       for (unsigned j = 0; j < kMaxBatchDims; ++j)
         loops.push_back(j < batch.size() ? batch[j] : ~0u);
@@ -155,8 +166,9 @@ struct ConvertLinalgToUKernelsPass
       if (!strides || failed(type.getStridesAndOffset(layoutStrides, offset)) ||
           ShapedType::isDynamic(offset))
         return failure();
-      Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, operand.get());
-      args.push_back(arith::AddIOp::create(b, loc, base, cidx(offset * type.getElementTypeBitWidth() / 8)));
+      Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, stored);
+      int64_t bits = cast<MemRefType>(stored.getType()).getElementTypeBitWidth();
+      args.push_back(arith::AddIOp::create(b, loc, base, cidx(offset * bits / 8)));
       for (int64_t s : *strides)
         args.push_back(cidx(s));
     }
@@ -167,11 +179,25 @@ struct ConvertLinalgToUKernelsPass
       Value beta = cidx(init.folded.empty() ? 1 : 0), bias = cidx(0);
       if (init.bias)
         bias = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, init.bias);
-      args.append({beta, bias, cidx(static_cast<int64_t>(abType.isBF16() ? cmt::rt::BlasType::BF16
-                                                                         : cmt::rt::BlasType::F32))});
+      auto blasType = [](bool bf16) {
+        return static_cast<int64_t>(bf16 ? cmt::rt::BlasType::BF16 : cmt::rt::BlasType::F32);
+      };
+      args.append({beta, bias, cidx(blasType(abType.isBF16())), cidx(blasType(bool(rounding)))});
       func::CallOp::create(b, loc, callee, args);
       for (Operation *dead : init.folded)
         dead->erase();
+      if (rounding) {
+        // C is left with its allocation and deallocation: both go.
+        Value c = op.getDpsInits()[0];
+        rounding.erase();
+        op.erase();
+        for (Operation *user : llvm::to_vector(c.getUsers()))
+          if (isa<memref::DeallocOp>(user))
+            user->erase();
+        if (c.use_empty())
+          c.getDefiningOp()->erase();
+        return success();
+      }
     } else {
       func::CallOp::create(b, loc, callee, args);
     }
@@ -192,6 +218,46 @@ struct ConvertLinalgToUKernelsPass
     SmallVector<Operation *> folded;
     Value bias;
   };
+
+  /// The generic that only rounds C to bf16 (into a fresh buffer D of C's
+  /// shape, identity layouts) where C starts at zero and nothing else reads
+  /// it, and A and B are bf16: cmt-narrow-storage{products} puts it after a
+  /// product, and cuBLAS can store D itself.
+  linalg::GenericOp roundingOf(linalg::GenericOp op, const Initialiser &init) {
+    Value c = op.getDpsInits()[0];
+    auto cType = dyn_cast<MemRefType>(c.getType());
+    // cuBLAS takes a bf16 C with bf16 A and B only.
+    bool narrowOperands = llvm::all_of(op.getDpsInputs(), [](Value v) {
+      return getElementTypeOrSelf(v.getType()).isBF16();
+    });
+    if (!narrowOperands || init.folded.empty() || init.bias || !cType || !cType.getLayout().isIdentity() ||
+        !c.getDefiningOp<memref::AllocOp>())
+      return {};
+    linalg::GenericOp rounding;
+    for (Operation *user : c.getUsers()) {
+      if (user == op || isa<memref::DeallocOp>(user) || llvm::is_contained(init.folded, user))
+        continue;
+      auto g = dyn_cast<linalg::GenericOp>(user);
+      if (rounding || !g || g->getBlock() != op->getBlock() || !op->isBeforeInBlock(g))
+        return {};
+      rounding = g;
+    }
+    if (!rounding || rounding.getNumDpsInputs() != 1 || rounding.getNumDpsInits() != 1 ||
+        rounding.getDpsInputs()[0] != c)
+      return {};
+    Value d = rounding.getDpsInits()[0];
+    auto dType = dyn_cast<MemRefType>(d.getType());
+    Block &body = rounding.getRegion().front();
+    auto trunc = dyn_cast<arith::TruncFOp>(&body.front());
+    if (!dType || !dType.getElementType().isBF16() || dType.getShape() != cType.getShape() ||
+        !dType.getLayout().isIdentity() || !d.getDefiningOp<memref::AllocOp>() ||
+        d.getDefiningOp()->getNumOperands() != 0 ||
+        !llvm::all_of(rounding.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }) ||
+        body.getOperations().size() != 2 || !trunc || trunc.getIn() != body.getArgument(0) ||
+        body.getTerminator()->getOperand(0) != trunc.getResult())
+      return {};
+    return rounding;
+  }
 
   /// A fill with 0 (written into C, or into a buffer copied whole into C), or
   /// (with `allowBias`, and C row-major with a unit column stride) a generic

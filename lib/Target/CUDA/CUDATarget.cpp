@@ -98,11 +98,13 @@ std::vector<std::string> cmt::listLaunches(ModuleOp module, StringRef function) 
       auto arg = [&](unsigned i) { return value(call.getOperand(i)); };
       auto num = [&](unsigned i) { return getConstantIntValue(call.getOperand(i)).value_or(0); };
       int64_t batch = num(0) * num(1), m = num(2), n = num(3), k = num(4), beta = num(20);
-      auto abType = static_cast<rt::BlasType>(num(22));
-      // A and B read, C (f32) written, and read too where beta = 1; FLOPs: 2 per MAC.
-      int64_t bytes = batch * (rt::blasTypeBytes(abType) * (m * k + k * n) + 4 * (1 + beta) * m * n);
+      auto abType = static_cast<rt::BlasType>(num(22)), cType = static_cast<rt::BlasType>(num(23));
+      // A and B read, C written, and read too where beta = 1; FLOPs: 2 per MAC.
+      int64_t bytes = batch * (rt::blasTypeBytes(abType) * (m * k + k * n) +
+                               rt::blasTypeBytes(cType) * (1 + beta) * m * n);
       os << "cublas batch " << arg(0) << "x" << arg(1) << " M " << arg(2) << " N " << arg(3)
-         << " K " << arg(4) << (abType == rt::BlasType::BF16 ? " bf16" : "") << " bytes " << bytes
+         << " K " << arg(4) << (abType == rt::BlasType::BF16 ? " bf16" : "")
+         << (cType == rt::BlasType::BF16 ? " to bf16" : "") << " bytes " << bytes
          << " flops " << 2 * batch * m * n * k << " <- " << sources(call.getLoc());
     } else {
       return;

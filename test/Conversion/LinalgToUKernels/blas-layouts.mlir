@@ -81,7 +81,7 @@ func.func @gapped(%a: memref<4x8xf32, strided<[16, 2]>>, %w: memref<8x4xf32>, %c
 // CHECK-LABEL: func.func @bias
 // CHECK-NOT:   linalg.generic
 // CHECK:       %[[PB:.*]] = memref.extract_aligned_pointer_as_index %arg2
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[C0:c0[_0-9]*]], %[[PB]], %[[C0]])
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[C0:c0[_0-9]*]], %[[PB]], %[[C0]], %[[C0]])
 func.func @bias(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4xf32>) -> memref<16x4xf32> {
   %c = memref.alloc() : memref<16x4xf32>
   linalg.generic {indexing_maps = [affine_map<(m, n) -> (n)>, affine_map<(m, n) -> (m, n)>],
@@ -109,7 +109,7 @@ func.func @bias(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4xf32>) ->
 // CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]], %[[Z]])
 // CHECK-LABEL: func.func @ones
 // CHECK:       linalg.fill
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %{{c0[_0-9]*}}, %{{c0[_0-9]*}})
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %{{c0[_0-9]*}}, %{{c0[_0-9]*}}, %{{c0[_0-9]*}})
 func.func @zero(%a: memref<16x8xf32>, %w: memref<4x8xf32>) -> memref<16x4xf32> {
   %z = arith.constant 0.0 : f32
   %c = memref.alloc() : memref<16x4xf32>
@@ -174,7 +174,7 @@ func.func @copied_zero(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %other: memref
 // CHECK-LABEL: func.func @read_between
 // CHECK:       linalg.generic
 // CHECK:       linalg.copy
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %[[Z:c0[_0-9]*]], %[[Z]])
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %[[Z:c0[_0-9]*]], %[[Z]], %[[Z]])
 func.func @read_between(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4xf32>, %seen: memref<2x8x4xf32>) -> memref<16x4xf32> {
   %c = memref.alloc() : memref<16x4xf32>
   %v = memref.expand_shape %c [[0, 1], [2]] output_shape [2, 8, 4] : memref<16x4xf32> into memref<2x8x4xf32>
@@ -199,11 +199,11 @@ func.func @read_between(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4x
 // -----
 
 // bf16 operands (cmt-narrow-storage) with an f32 C: one cuBLAS call whose
-// last argument says bf16 (1), offsets in 2-byte elements.
+// last arguments say bf16 A and B (1), f32 C (0), offsets in 2-byte elements.
 // CHECK-LABEL: func.func @bf16
 // CHECK:       %[[PA:.*]] = memref.extract_aligned_pointer_as_index %{{.*}} : memref<16x8xbf16, strided<[8, 1], offset: 8>>
 // CHECK:       %[[A:.*]] = arith.addi %[[PA]], %c16
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[A]], {{.*}}, %c1)
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[A]], {{.*}}, %c1, %c0)
 // CHECK-NOT:   linalg.generic
 func.func @bf16(%a: memref<17x8xbf16>, %w: memref<4x8xbf16>, %c: memref<16x4xf32>) {
   %v = memref.subview %a[1, 0] [16, 8] [1, 1] : memref<17x8xbf16> to memref<16x8xbf16, strided<[8, 1], offset: 8>>
@@ -237,4 +237,74 @@ func.func @mixed(%a: memref<16x8xbf16>, %w: memref<4x8xf32>, %c: memref<16x4xf32
     linalg.yield %1 : f32
   }
   return
+}
+
+// -----
+
+// A product whose C starts at zero and is then only rounded to bf16
+// (cmt-narrow-storage{products}): cuBLAS stores the bf16 D itself (the last
+// argument, 1), and C, its fill and the rounding go.
+// CHECK-LABEL: func.func @rounded
+// CHECK-NOT:   memref<16x4xf32>
+// CHECK:       %[[D:.*]] = memref.alloc() : memref<16x4xbf16>
+// CHECK:       %[[PD:.*]] = memref.extract_aligned_pointer_as_index %[[D]]
+// CHECK:       %[[P:.*]] = arith.addi %[[PD]]
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[P]], {{.*}}, %c1, %c1)
+// CHECK-NOT:   linalg.
+// CHECK:       return %[[D]]
+func.func @rounded(%a: memref<16x8xbf16>, %w: memref<4x8xbf16>) -> memref<16x4xbf16> {
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<16x4xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<16x4xf32>)
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<16x8xbf16>, memref<4x8xbf16>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: bf16, %y: bf16, %z: f32):
+    %xf = arith.extf %x : bf16 to f32
+    %yf = arith.extf %y : bf16 to f32
+    %0 = arith.mulf %xf, %yf : f32
+    %1 = arith.addf %z, %0 : f32
+    linalg.yield %1 : f32
+  }
+  %d = memref.alloc() : memref<16x4xbf16>
+  linalg.generic {indexing_maps = [affine_map<(m, n) -> (m, n)>, affine_map<(m, n) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%c : memref<16x4xf32>) outs(%d : memref<16x4xbf16>) {
+  ^bb0(%x: f32, %o: bf16):
+    %t = arith.truncf %x : f32 to bf16
+    linalg.yield %t : bf16
+  }
+  memref.dealloc %c : memref<16x4xf32>
+  return %d : memref<16x4xbf16>
+}
+
+// -----
+
+// f32 operands: cuBLAS stores no bf16 C from them; the rounding stays.
+// CHECK-LABEL: func.func @rounded_f32
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %c0, %c0)
+// CHECK:       linalg.generic
+// CHECK:         arith.truncf
+func.func @rounded_f32(%a: memref<16x8xf32>, %w: memref<4x8xf32>) -> memref<16x4xbf16> {
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<16x4xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<16x4xf32>)
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<16x8xf32>, memref<4x8xf32>) outs(%c : memref<16x4xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %z, %0 : f32
+    linalg.yield %1 : f32
+  }
+  %d = memref.alloc() : memref<16x4xbf16>
+  linalg.generic {indexing_maps = [affine_map<(m, n) -> (m, n)>, affine_map<(m, n) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%c : memref<16x4xf32>) outs(%d : memref<16x4xbf16>) {
+  ^bb0(%x: f32, %o: bf16):
+    %t = arith.truncf %x : f32 to bf16
+    linalg.yield %t : bf16
+  }
+  memref.dealloc %c : memref<16x4xf32>
+  return %d : memref<16x4xbf16>
 }
