@@ -368,8 +368,12 @@ LogicalResult Lowering::lower(CrossEntropyOp op) {
 }
 
 std::pair<Value, Value> Lowering::rowStats(Value x) {
-  if (fuseRowStats && shapeOf(x).size() > 1)
-    return fusedRowStats(x);
+  if (fuseRowStats && shapeOf(x).size() > 1) {
+    auto [it, inserted] = rowStatsOf.try_emplace(x);
+    if (inserted)
+      it->second = fusedRowStats(x);
+    return it->second;
+  }
   ArrayRef<int64_t> shape = shapeOf(x);
   unsigned rank = shape.size();
   double width = static_cast<double>(shape.back());

@@ -326,6 +326,9 @@ private:
   /// Per-step optimizer coefficients, computed once per (decay) class.
   SmallVector<Value> optimizerCoefficients(OptimizerStepOp op);
   DenseMap<std::tuple<Value, Value, Value, Value, unsigned>, SmallVector<Value>> coefficients;
+  /// rowStats per input: a layer norm's gradient reuses its forward's (as CSE
+  /// merges the linalg form; the fused loop nest writes buffers CSE leaves).
+  DenseMap<Value, std::pair<Value, Value>> rowStatsOf;
 
   /// Depthwise convolution of NHWC `x` by `w` (C, 1, kh, kw), plus `bias`
   /// (C) where given: bounds-checked gathers on the GPU (gatherWindows),
