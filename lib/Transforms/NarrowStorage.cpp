@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cmt/Transforms/Passes.h"
+#include "cmt/Transforms/Utils/Narrowable.h"
 #include "cmt/Transforms/Utils/Views.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -100,6 +101,7 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
       widenReaders(b, g.getResult(0));
     }
 
+    narrowLoopNestOutputs(b, func);
     if (products)
       narrowProducts(b, func);
 
@@ -120,6 +122,37 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
       wide->set(narrowed);
       widenArgument(b, g, *wide);
     });
+  }
+
+  /// Activations a loop nest writes (kNarrowableAttr): the buffer becomes
+  /// bf16, each store rounds, and the readers widen.
+  void narrowLoopNestOutputs(OpBuilder &b, func::FuncOp func) {
+    Type bf16 = b.getBF16Type();
+    SmallVector<bufferization::ToTensorOp> narrow;
+    func.walk([&](bufferization::ToTensorOp t) {
+      auto alloc = t.getBuffer().getDefiningOp<memref::AllocOp>();
+      auto type = cast<RankedTensorType>(t.getType());
+      if (!alloc || !alloc->hasAttr(cmt::kNarrowableAttr) || !type.getElementType().isF32() ||
+          !type.hasStaticShape() || type.getNumElements() < minElements || !readersTakeNarrow(t.getResult()))
+        return;
+      bool onlyStored = llvm::all_of(alloc->getUses(), [&](OpOperand &use) {
+        auto store = dyn_cast<memref::StoreOp>(use.getOwner());
+        return use.getOwner() == t || (store && store.getMemRef() == alloc.getResult());
+      });
+      if (onlyStored)
+        narrow.push_back(t);
+    });
+    for (bufferization::ToTensorOp t : narrow) {
+      auto alloc = t.getBuffer().getDefiningOp<memref::AllocOp>();
+      for (Operation *user : llvm::to_vector(alloc->getUsers()))
+        if (auto store = dyn_cast<memref::StoreOp>(user)) {
+          b.setInsertionPoint(store);
+          store.getValueMutable().set(arith::TruncFOp::create(b, store.getLoc(), bf16, store.getValueToStore()));
+        }
+      alloc->getResult(0).setType(cast<MemRefType>(alloc.getType()).clone(bf16));
+      t->getResult(0).setType(cast<RankedTensorType>(t.getType()).clone(bf16));
+      widenReaders(b, t.getResult());
+    }
   }
 
   /// What sets a product's C before it accumulates: zero, or a bias (a

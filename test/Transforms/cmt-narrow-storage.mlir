@@ -425,3 +425,42 @@ func.func @kept_products(%x: tensor<64x32xbf16>, %w: tensor<32x16xbf16>, %bias: 
   } -> tensor<64x16xf32>
   return %q, %s : tensor<64x8xf32>, tensor<64x16xf32>
 }
+
+// -----
+
+// An activation a loop nest writes (its allocation marked cmt.narrowable, as
+// the fused attention's output): the buffer becomes bf16, the store rounds,
+// the reader widens. An unmarked one (a layer norm's row sums) stays f32.
+// CHECK-LABEL: func.func @loop_nest_output
+// CHECK:       %[[M:.*]] = memref.alloc() {cmt.narrowable} : memref<4x8xbf16>
+// CHECK:       %[[U:.*]] = memref.alloc() : memref<4x8xf32>
+// CHECK:       scf.for
+// CHECK:         %[[T:.*]] = arith.truncf %{{.*}} : f32 to bf16
+// CHECK:         memref.store %[[T]], %[[M]]
+// CHECK:         memref.store %{{.*}}, %[[U]]{{.*}} : memref<4x8xf32>
+// CHECK:       bufferization.to_tensor %[[M]] restrict writable : memref<4x8xbf16> to tensor<4x8xbf16>
+// CHECK:       linalg.generic
+// CHECK-NEXT:  ^bb0(%[[IN:.*]]: bf16, %{{.*}}: f32, %{{.*}}: f32):
+// CHECK-NEXT:    arith.extf %[[IN]] : bf16 to f32
+func.func @loop_nest_output(%x: f32) -> tensor<4x8xf32> {
+  %m = memref.alloc() {cmt.narrowable} : memref<4x8xf32>
+  %u = memref.alloc() : memref<4x8xf32>
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.for %i = %c0 to %c4 step %c1 {
+    memref.store %x, %m[%i, %c0] : memref<4x8xf32>
+    memref.store %x, %u[%i, %c0] : memref<4x8xf32>
+  }
+  %t = bufferization.to_tensor %m restrict writable : memref<4x8xf32> to tensor<4x8xf32>
+  %s = bufferization.to_tensor %u restrict writable : memref<4x8xf32> to tensor<4x8xf32>
+  %e = tensor.empty() : tensor<4x8xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%t, %s : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %r = arith.addf %a, %c : f32
+    linalg.yield %r : f32
+  } -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 #include "Lowering.h"
 #include "cmt/Transforms/Utils/Lanes.h"
+#include "cmt/Transforms/Utils/Narrowable.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -54,6 +55,7 @@ LogicalResult Lowering::fusedAttention(AttentionOp op) {
 
   Value qb = readBuffer(q), kb = readBuffer(k), vb = readBuffer(v), biasb = readBuffer(bias);
   Value out = memref::AllocOp::create(b, loc, MemRefType::get(qs, f32()));
+  out.getDefiningOp()->setAttr(kNarrowableAttr, b.getUnitAttr());
   auto cidx = [&](OpBuilder &nb, int64_t x) -> Value { return arith::ConstantIndexOp::create(nb, loc, x); };
   auto cf = [&](OpBuilder &nb, double x) -> Value {
     return arith::ConstantOp::create(nb, loc, nb.getF32FloatAttr(static_cast<float>(x)));

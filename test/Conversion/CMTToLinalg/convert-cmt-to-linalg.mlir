@@ -147,7 +147,7 @@ func.func @batch_norm(%x: tensor<1x8x4x4xf32>, %p: tensor<8xf32>) -> tensor<1x8x
 // FUSED-NOT:  linalg.generic
 // FUSED-DAG:  %[[Q:.*]] = bufferization.to_buffer %arg0 read_only
 // FUSED-DAG:  %[[BIAS:.*]] = bufferization.to_buffer %arg3 read_only
-// FUSED-DAG:  %[[OUT:.*]] = memref.alloc() : memref<2x16x8xf32>
+// FUSED-DAG:  %[[OUT:.*]] = memref.alloc() {cmt.narrowable} : memref<2x16x8xf32>
 // FUSED:      scf.parallel (%[[B:.*]], %[[N:.*]], %[[H:.*]]) = {{.*}} to (%c2, %c16, %c2
 // FUSED:      memref.alloca_scope
 // FUSED:      %[[S:.*]] = memref.alloca() : memref<4xf32>
