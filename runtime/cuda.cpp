@@ -518,9 +518,11 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
   bool bf16C = cType == static_cast<int64_t>(cmt::rt::BlasType::BF16);
   int cT = bf16C ? kR16BF : kR32F;
   int64_t ec = cmt::rt::blasTypeBytes(static_cast<cmt::rt::BlasType>(cType));
-  if (bf16C && (bias || betaFlag))
-    throw cmt::rt::Error("cmt_blas_sgemm: a bf16 C is only written, with no bias (the compiler should not have "
-                         "sent this)");
+  if (cType != static_cast<int64_t>(cmt::rt::BlasType::F32) && !bf16C)
+    throw cmt::rt::Error("cmt_blas_sgemm: unknown C type " + std::to_string(cType));
+  if (bf16C && (bias || betaFlag || !bf16))
+    throw cmt::rt::Error("cmt_blas_sgemm: a bf16 C is only written, from bf16 A and B, with no bias (the "
+                         "compiler should not have sent this)");
   // A single batch dimension is cuBLAS's strided batch ("inner").
   int64_t outer = batch0, inner = batch1, sAo = sAb0, sBo = sBb0, sCo = sCb0, sAi = sAb1, sBi = sBb1,
           sCi = sCb1;

@@ -227,8 +227,10 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
     });
     for (auto [product, bias] : todo) {
       SmallVector<OpOperand *> readers;
+      // An earlier product's rewrite may have changed what reads this one.
+      if (bias && !genericReaders(product.getResult(0), readers))
+        continue;
       if (bias) {
-        (void)genericReaders(product.getResult(0), readers);
         b.setInsertionPoint(product);
         Location loc = product.getLoc();
         auto type = cast<RankedTensorType>(product.getResult(0).getType());

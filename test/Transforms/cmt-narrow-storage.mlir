@@ -318,7 +318,7 @@ func.func @written_view(%x: tensor<4x8xf32>) -> memref<4x8xf32> {
 // broadcast is followed by its rounding, C starting at zero; the bias moves
 // into the reader (through a reshape keeping the last dimension), added to
 // the widened value. Without the option (the CHECK run) it stays f32.
-// RUN: cmt-opt %s -split-input-file -cmt-narrow-storage="min-elements=16 products=1" | FileCheck %s --check-prefix=PRODUCTS
+// RUN: cmt-opt %s -split-input-file -mlir-print-local-scope -cmt-narrow-storage="min-elements=16 products=1" | FileCheck %s --check-prefix=PRODUCTS
 // CHECK-LABEL:    func.func @biased_product
 // CHECK-NOT:      tensor<2x4x8x16xbf16>
 // CHECK:          return
@@ -329,7 +329,7 @@ func.func @written_view(%x: tensor<4x8xf32>) -> memref<4x8xf32> {
 // PRODUCTS:       %[[R:.*]] = linalg.generic {{.*}} ins(%[[P]] : tensor<64x16xf32>) outs(%{{.*}} : tensor<64x16xbf16>)
 // PRODUCTS:         arith.truncf
 // PRODUCTS:       %[[V:.*]] = tensor.expand_shape %[[R]] {{.*}} into tensor<2x4x8x16xbf16>
-// PRODUCTS:       linalg.generic {{.*}} ins(%[[V]], %arg2 : tensor<2x4x8x16xbf16>, tensor<16xf32>)
+// PRODUCTS:       linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d3)>, {{.*}} ins(%[[V]], %arg2 : tensor<2x4x8x16xbf16>, tensor<16xf32>)
 // PRODUCTS-NEXT:  ^bb0(%[[IN:.*]]: bf16, %[[B:.*]]: f32, %{{.*}}: f32):
 // PRODUCTS-NEXT:    %[[W:.*]] = arith.extf %[[IN]] : bf16 to f32
 // PRODUCTS-NEXT:    %[[S:.*]] = arith.addf %[[W]], %[[B]] : f32
@@ -463,4 +463,40 @@ func.func @loop_nest_output(%x: f32) -> tensor<4x8xf32> {
     linalg.yield %r : f32
   } -> tensor<4x8xf32>
   return %y : tensor<4x8xf32>
+}
+
+// -----
+
+// A product whose C starts at zero (no bias to move): rounded after it, its
+// reader widens (convert-linalg-to-ukernels folds the rounding into cuBLAS).
+// PRODUCTS-LABEL: func.func @zero_product
+// PRODUCTS:       %[[P:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<64x32xbf16>, tensor<32x16xbf16>) outs(%{{.*}} : tensor<64x16xf32>)
+// PRODUCTS:       %[[R:.*]] = linalg.generic {{.*}} ins(%[[P]] : tensor<64x16xf32>) outs(%{{.*}} : tensor<64x16xbf16>)
+// PRODUCTS:         arith.truncf
+// PRODUCTS:       linalg.generic {{.*}} ins(%[[R]] : tensor<64x16xbf16>)
+// PRODUCTS-NEXT:  ^bb0(%[[IN:.*]]: bf16, %{{.*}}: f32):
+// PRODUCTS-NEXT:    arith.extf %[[IN]] : bf16 to f32
+func.func @zero_product(%x: tensor<64x32xbf16>, %w: tensor<32x16xbf16>) -> tensor<64x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<64x16xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<64x16xf32>) -> tensor<64x16xf32>
+  %p = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d2, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>],
+                       iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<64x32xbf16>, tensor<32x16xbf16>) outs(%z : tensor<64x16xf32>) {
+  ^bb0(%in: bf16, %in2: bf16, %acc: f32):
+    %0 = arith.extf %in : bf16 to f32
+    %1 = arith.extf %in2 : bf16 to f32
+    %2 = arith.mulf %0, %1 : f32
+    %3 = arith.addf %acc, %2 : f32
+    linalg.yield %3 : f32
+  } -> tensor<64x16xf32>
+  %e2 = tensor.empty() : tensor<64x16xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%p : tensor<64x16xf32>) outs(%e2 : tensor<64x16xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %m = arith.mulf %in, %in : f32
+    linalg.yield %m : f32
+  } -> tensor<64x16xf32>
+  return %y : tensor<64x16xf32>
 }

@@ -254,8 +254,16 @@ struct ConvertLinalgToUKernelsPass
         d.getDefiningOp()->getNumOperands() != 0 ||
         !llvm::all_of(rounding.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }) ||
         body.getOperations().size() != 2 || !trunc || trunc.getIn() != body.getArgument(0) ||
-        body.getTerminator()->getOperand(0) != trunc.getResult())
+        trunc.getRoundingmodeAttr() || body.getTerminator()->getOperand(0) != trunc.getResult())
       return {};
+    // D moves up to the call: nothing may touch it in between (its
+    // allocation, in this block, and the rounding aside), nor before.
+    Operation *alloc = d.getDefiningOp();
+    if (alloc->getBlock() != op->getBlock())
+      return {};
+    for (Operation *user : d.getUsers())
+      if (user != rounding && (user->getBlock() != op->getBlock() || !rounding->isBeforeInBlock(user)))
+        return {};
     return rounding;
   }
 

@@ -106,7 +106,7 @@ func.func @bias(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %b: memref<4xf32>) ->
 // A zero fill: beta 0, no bias. Any other initial value stays (beta 1).
 // CHECK-LABEL: func.func @zero
 // CHECK-NOT:   linalg.fill
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]], %[[Z]])
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]], %[[Z]], %[[Z]])
 // CHECK-LABEL: func.func @ones
 // CHECK:       linalg.fill
 // CHECK:       call @cmt_blas_sgemm({{.*}}, %[[ONE:c1[_0-9]*]], %{{c0[_0-9]*}}, %{{c0[_0-9]*}}, %{{c0[_0-9]*}})
@@ -148,7 +148,7 @@ func.func @ones(%a: memref<16x8xf32>, %w: memref<4x8xf32>) -> memref<16x4xf32> {
 // CHECK:       linalg.fill
 // CHECK:       memref.copy %{{.*}}, %arg2
 // CHECK-NOT:   memref.copy
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]], %[[Z]])
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[Z:c0[_0-9]*]], %[[Z]], %[[Z]], %[[Z]])
 func.func @copied_zero(%a: memref<16x8xf32>, %w: memref<4x8xf32>, %other: memref<16x4xf32>) -> memref<16x4xf32> {
   %z = arith.constant 0.0 : f32
   %zeros = memref.alloc() : memref<16x4xf32>
@@ -249,7 +249,7 @@ func.func @mixed(%a: memref<16x8xbf16>, %w: memref<4x8xf32>, %c: memref<16x4xf32
 // CHECK:       %[[D:.*]] = memref.alloc() : memref<16x4xbf16>
 // CHECK:       %[[PD:.*]] = memref.extract_aligned_pointer_as_index %[[D]]
 // CHECK:       %[[P:.*]] = arith.addi %[[PD]]
-// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[P]], {{.*}}, %c1, %c1)
+// CHECK:       call @cmt_blas_sgemm({{.*}}, %[[P]], %c0, %c0, %c4, %c1, %c0, %c0, %c1, %c1)
 // CHECK-NOT:   linalg.
 // CHECK:       return %[[D]]
 func.func @rounded(%a: memref<16x8xbf16>, %w: memref<4x8xbf16>) -> memref<16x4xbf16> {
