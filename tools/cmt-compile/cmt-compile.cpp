@@ -114,7 +114,8 @@ static cl::opt<std::string> lowering(
     cl::desc("which target's lowering choices: cpu, gpu, or auto (the target's). The GPU's: padded "
              "windows gathered with bounds checks, per-channel arithmetic recomputed where it is "
              "applied, reshapes folded so that elementwise ops fuse, long sums with few outputs split "
-             "in two stages, each attention one loop nest, a training step rematerialised. "
+             "in two stages, each attention and each layer norm's statistics one loop nest, GEMMs "
+             "storing bf16 (with bf16 storage), a training step rematerialised. "
              "--target=cpu --lowering=gpu runs them on the CPU (the tests check their parity there, "
              "without a GPU); on the CPU each costs time"),
     cl::init("auto"), cl::cat(options));
