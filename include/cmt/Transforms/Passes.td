@@ -53,13 +53,16 @@ def CMTNarrowStorage : Pass<"cmt-narrow-storage", "mlir::func::FuncOp"> {
   let description = [{
     An elementwise `linalg.generic` result of at least `min-elements`
     elements, whose output is only written and whose every reader can widen
-    it (a generic's input, a `tensor.extract`, through reshapes, slices and
+    it (a generic's input, a `tensor.extract`, the loads of a loop nest's
+    read-only `bufferization.to_buffer` view, through reshapes, slices and
     zero padding), is stored as bf16: the body rounds what it yields
     (`arith.truncf`), each reader widens what it reads (`arith.extf`), and
-    all arithmetic stays f32. Results that leave the function, reductions
-    (their accumulators) and matrix products' outputs stay f32. A matrix
-    product with one narrowed operand gets the other rounded too (a weight,
-    mostly), so that both are bf16 for the tensor cores, accumulating in f32.
+    all arithmetic stays f32. So is a loop nest's output whose allocation is
+    marked `cmt.narrowable` (its stores round). Results that leave the
+    function and reductions (their accumulators) stay f32, and so do matrix
+    products' outputs unless `products` is set. A matrix product with one
+    narrowed operand gets the other rounded too (a weight, mostly), so that
+    both are bf16 for the tensor cores, accumulating in f32.
 
     Before:
     ```mlir
