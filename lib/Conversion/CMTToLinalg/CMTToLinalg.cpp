@@ -370,8 +370,10 @@ LogicalResult Lowering::lower(CrossEntropyOp op) {
 std::pair<Value, Value> Lowering::rowStats(Value x) {
   if (fuseRowStats && shapeOf(x).size() > 1) {
     auto [it, inserted] = rowStatsOf.try_emplace(x);
-    if (inserted)
-      it->second = fusedRowStats(x);
+    if (inserted) {
+      FusedNorm stats = fusedRowStats(x);
+      it->second = {stats.sum, stats.sq};
+    }
     return it->second;
   }
   ArrayRef<int64_t> shape = shapeOf(x);
@@ -405,6 +407,14 @@ LogicalResult Lowering::lower(LayerNormOp op) {
   for (unsigned i = 0; i + 1 < rank; ++i)
     rowDims.push_back(i);
   AffineMap row = dims(rank, rowDims), id = identity(rank), last = dims(rank, {rank - 1});
+  // Inference: the whole norm one loop nest, its output stored there (a
+  // gradient would read it back, so a training forward keeps it elementwise,
+  // where cmt-rematerialize can recompute it).
+  bool differentiated = llvm::any_of(op.getInput().getUsers(), [](Operation *u) { return isa<LayerNormGradOp>(u); });
+  if (fuseRowStats && rank > 1 && !differentiated) {
+    lowered[op] = fusedRowStats(x, op.getWeight(), op.getBias(), eps).out;
+    return success();
+  }
   auto [sum, sq] = rowStats(x);
   lowered[op] = elementwise(
       {x, sum, sq, op.getWeight(), op.getBias()}, {id, row, row, last, last},

@@ -130,13 +130,23 @@ LogicalResult Lowering::fusedAttention(AttentionOp op) {
 /// One scf.parallel iteration per row (all but the last dimension), whose
 /// two sums over the row are lane loops (one warp per row on the GPU). The
 /// arithmetic is rowStats' own, so both lowerings round alike on the CPU.
-std::pair<Value, Value> Lowering::fusedRowStats(Value x) {
+Lowering::FusedNorm Lowering::fusedRowStats(Value x, Value weight, Value bias, double eps) {
   ArrayRef<int64_t> shape = shapeOf(x);
   SmallVector<int64_t> rowShape(shape.drop_back());
   int64_t width = shape.back();
   Value xb = readBuffer(x);
+  // The statistics, or (given a weight) the output.
   auto rowType = MemRefType::get(rowShape, f32());
-  Value sum = memref::AllocOp::create(b, loc, rowType), sq = memref::AllocOp::create(b, loc, rowType);
+  Value sum, sq, out, wb, bb;
+  if (!weight) {
+    sum = memref::AllocOp::create(b, loc, rowType);
+    sq = memref::AllocOp::create(b, loc, rowType);
+  } else {
+    out = memref::AllocOp::create(b, loc, MemRefType::get(shape, f32()));
+    out.getDefiningOp()->setAttr(kNarrowableAttr, b.getUnitAttr());
+    wb = readBuffer(weight);
+    bb = readBuffer(bias);
+  }
   auto cidx = [&](OpBuilder &nb, int64_t v) -> Value { return arith::ConstantIndexOp::create(nb, loc, v); };
   SmallVector<Value> lbs(rowShape.size(), cidx(b, 0)), steps(rowShape.size(), cidx(b, 1)), ubs;
   for (int64_t d : rowShape)
@@ -161,12 +171,31 @@ std::pair<Value, Value> Lowering::fusedRowStats(Value x) {
       Value d = arith::SubFOp::create(ib, il, v, mean);
       return arith::MulFOp::create(ib, il, d, d);
     });
-    memref::StoreOp::create(pb, l, s, sum, ivs);
-    memref::StoreOp::create(pb, l, q, sq, ivs);
+    if (!weight) {
+      memref::StoreOp::create(pb, l, s, sum, ivs);
+      memref::StoreOp::create(pb, l, q, sq, ivs);
+      return;
+    }
+    auto apply = scf::ForOp::create(
+        pb, l, cidx(pb, 0), cidx(pb, width), cidx(pb, 1), ValueRange{},
+        [&](OpBuilder &ib, Location il, Value c, ValueRange) {
+          SmallVector<Value> index(ivs);
+          index.push_back(c);
+          Value v = memref::LoadOp::create(ib, il, xb, index);
+          Value xhat = layerNormXhat(ib, il, v, s, q, static_cast<double>(width), eps).second;
+          Value w = memref::LoadOp::create(ib, il, wb, ValueRange{c});
+          Value bv = memref::LoadOp::create(ib, il, bb, ValueRange{c});
+          Value y = arith::AddFOp::create(ib, il, arith::MulFOp::create(ib, il, xhat, w), bv);
+          memref::StoreOp::create(ib, il, y, out, index);
+          scf::YieldOp::create(ib, il);
+        });
+    apply->setAttr(kLanesAttr, pb.getUnitAttr());
   });
-  auto tensorOf = [&](Value m) -> Value {
-    return bufferization::ToTensorOp::create(b, loc, RankedTensorType::get(rowShape, f32()), m,
+  auto tensorOf = [&](Value m, ArrayRef<int64_t> s) -> Value {
+    return bufferization::ToTensorOp::create(b, loc, RankedTensorType::get(s, f32()), m,
                                              /*restrict=*/true, /*writable=*/true);
   };
-  return {tensorOf(sum), tensorOf(sq)};
+  if (weight)
+    return {Value(), Value(), tensorOf(out, shape)};
+  return {tensorOf(sum, rowShape), tensorOf(sq, rowShape), Value()};
 }

@@ -241,8 +241,13 @@ private:
   /// Per-row statistics of a layer norm (last dimension): the sum and the
   /// centred sum of squares.
   std::pair<Value, Value> rowStats(Value x);
-  /// rowStats as one loop nest over rows, its sums lane loops (FusedAttention.cpp).
-  std::pair<Value, Value> fusedRowStats(Value x);
+  /// rowStats as one loop nest over rows, its sums lane loops
+  /// (FusedAttention.cpp); given a weight, the layer norm's output too
+  /// (xhat * weight + bias), in a third lane loop.
+  struct FusedNorm {
+    Value sum, sq, out;
+  };
+  FusedNorm fusedRowStats(Value x, Value weight = {}, Value bias = {}, double eps = 0.0);
   /// In a loop over a layer norm's elements: 1/std of the row and the
   /// normalised element, from the row's sum and centred sum of squares
   /// (rowStats), for the forward and its gradient alike.

@@ -93,13 +93,13 @@ func.func @tokens(%x: tensor<1x8x4x4xf32>, %g: tensor<8xf32>) -> tensor<1x8x4x4x
 // CHECK-COUNT-2: iterator_types = ["parallel", "parallel", "reduction"]
 // CHECK:      linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]
 // CHECK:        math.rsqrt
-// row-stats: both sums in one loop nest over the rows, each a lane loop over
-// the row's channels; the elementwise pass as before.
+// row-stats: the whole norm one loop nest over the rows, its two sums and
+// the output each a lane loop over the row's channels; the output's
+// allocation marked narrowable (an activation).
 // ROWS-LABEL: func.func @layer_norm
-// ROWS-NOT:   "reduction"
+// ROWS-NOT:   linalg.generic
 // ROWS:       %[[X:.*]] = bufferization.to_buffer %arg0 read_only
-// ROWS-DAG:   %[[SUM:.*]] = memref.alloc() : memref<2x16xf32>
-// ROWS-DAG:   %[[SQ:.*]] = memref.alloc() : memref<2x16xf32>
+// ROWS:       %[[OUT:.*]] = memref.alloc() {cmt.narrowable} : memref<2x16x8xf32>
 // ROWS:       scf.parallel (%[[B:.*]], %[[N:.*]]) = {{.*}} to (%c2, %c16)
 // ROWS:         %[[S:.*]] = scf.for %[[C:.*]] = %{{.*}} to %c8 {{.*}} -> (f32)
 // ROWS:           memref.load %[[X]][%[[B]], %[[N]], %[[C]]]
@@ -108,13 +108,39 @@ func.func @tokens(%x: tensor<1x8x4x4xf32>, %g: tensor<8xf32>) -> tensor<1x8x4x4x
 // ROWS:         %[[Q:.*]] = scf.for
 // ROWS:           arith.subf %{{.*}}, %[[M]]
 // ROWS:         } {cmt.lanes}
-// ROWS:         memref.store %[[S]], %[[SUM]][%[[B]], %[[N]]]
-// ROWS:         memref.store %[[Q]], %[[SQ]][%[[B]], %[[N]]]
-// ROWS:       linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]
-// ROWS:         math.rsqrt
+// ROWS:         scf.for %[[D:.*]] =
+// ROWS:           math.rsqrt
+// ROWS:           memref.store %{{.*}}, %[[OUT]][%[[B]], %[[N]], %[[D]]]
+// ROWS:         } {cmt.lanes}
+// ROWS:       bufferization.to_tensor %[[OUT]]
+// ROWS-NOT:   linalg.generic
+// ROWS:       return
 func.func @layer_norm(%t: tensor<2x16x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<2x16x8xf32> {
   %0 = cmt.layer_norm %t, %g, %b eps = 1.0e-6 : tensor<2x16x8xf32>, tensor<8xf32>
   return %0 : tensor<2x16x8xf32>
+}
+
+// -----
+
+// A layer norm whose gradient is taken (a training step): the statistics one
+// loop nest, stored, and read again by the gradient; the output elementwise
+// (which cmt-rematerialize can recompute).
+// ROWS-LABEL: func.func @layer_norm_trained
+// ROWS-DAG:   %[[SUM:.*]] = memref.alloc() : memref<2x16xf32>
+// ROWS-DAG:   %[[SQ:.*]] = memref.alloc() : memref<2x16xf32>
+// ROWS:       scf.parallel
+// ROWS:         memref.store %{{.*}}, %[[SUM]]
+// ROWS:         memref.store %{{.*}}, %[[SQ]]
+// ROWS:       %[[TSUM:.*]] = bufferization.to_tensor %[[SUM]]
+// ROWS:       linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]
+// ROWS:         math.rsqrt
+// ROWS-NOT:   scf.parallel
+// ROWS:       return
+func.func @layer_norm_trained(%t: tensor<2x16x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>, %dy: tensor<2x16x8xf32>)
+    -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<8xf32>, tensor<8xf32>) {
+  %0 = cmt.layer_norm %t, %g, %b eps = 1.0e-6 : tensor<2x16x8xf32>, tensor<8xf32>
+  %dx, %dw, %db = cmt.layer_norm_grad %dy, %t, %g eps = 1.0e-6 : tensor<2x16x8xf32>, tensor<8xf32>
+  return %0, %dx, %dw, %db : tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<8xf32>, tensor<8xf32>
 }
 
 // -----
