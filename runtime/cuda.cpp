@@ -499,6 +499,13 @@ void broadcastBias(int64_t M, int64_t N, const float *bias, float *D, int64_t ld
 }
 }  // namespace
 
+// A BlasType argument of cmt_blas_sgemm as cuBLAS's cudaDataType.
+static int cudaTypeOf(int64_t type, const char *operands) {
+  if (type == static_cast<int64_t>(cmt::rt::BlasType::F32)) return kR32F;
+  if (type == static_cast<int64_t>(cmt::rt::BlasType::BF16)) return kR16BF;
+  throw cmt::rt::Error(std::string("cmt_blas_sgemm: unknown ") + operands + " type " + std::to_string(type));
+}
+
 // C[b, m, n] = beta C[b, m, n] + sum_k A[b, m, k] B[b, k, n] (+ bias[n]) with
 // cuBLAS or cuBLASLt, in a row-major view of every operand; the compiler only
 // sends layouts blasLayout accepts (see LinalgToUKernels' blas-layouts).
@@ -512,14 +519,11 @@ extern "C" void cmt_blas_sgemm(int64_t batch0, int64_t batch1, int64_t M, int64_
   state.mark();
   // bf16 A and B: tensor-core products accumulated in f32 whatever --precision
   // says (its TF32 and BF16 modes are for f32 operands).
-  bool bf16 = abType == static_cast<int64_t>(cmt::rt::BlasType::BF16);
-  int abT = bf16 ? kR16BF : kR32F, computeType = bf16 ? kCompute32F : state.computeType;
+  int abT = cudaTypeOf(abType, "A and B"), cT = cudaTypeOf(cType, "C");
+  bool bf16 = abT == kR16BF, bf16C = cT == kR16BF;
+  int computeType = bf16 ? kCompute32F : state.computeType;
   int64_t eb = cmt::rt::blasTypeBytes(static_cast<cmt::rt::BlasType>(abType));
-  bool bf16C = cType == static_cast<int64_t>(cmt::rt::BlasType::BF16);
-  int cT = bf16C ? kR16BF : kR32F;
   int64_t ec = cmt::rt::blasTypeBytes(static_cast<cmt::rt::BlasType>(cType));
-  if (cType != static_cast<int64_t>(cmt::rt::BlasType::F32) && !bf16C)
-    throw cmt::rt::Error("cmt_blas_sgemm: unknown C type " + std::to_string(cType));
   if (bf16C && (bias || betaFlag || !bf16))
     throw cmt::rt::Error("cmt_blas_sgemm: a bf16 C is only written, from bf16 A and B, with no bias (the "
                          "compiler should not have sent this)");

@@ -47,13 +47,6 @@ struct Hoisting {
   /// Per such value: whether computing it takes more than views.
   llvm::DenseSet<Value> computed;
 
-  /// Whether `op`, at the top level of the body, depends on weights alone.
-  bool isFixed(Operation &op) {
-    if (op.getNumResults() == 0 || !isMemoryEffectFree(&op))
-      return false;
-    return llvm::all_of(usedBy(op), [&](Value v) { return fixed.contains(v); });
-  }
-
   /// The operands of `op` and the values its regions capture.
   static llvm::SetVector<Value> usedBy(Operation &op) {
     llvm::SetVector<Value> used(op.getOperands().begin(), op.getOperands().end());
@@ -72,12 +65,16 @@ struct Hoisting {
       }
     }
     for (Operation &op : func.getBody().front()) {
-      if (!isFixed(op))
+      // Depends on weights alone: no effects, and reads only fixed values.
+      if (op.getNumResults() == 0 || !isMemoryEffectFree(&op))
+        continue;
+      llvm::SetVector<Value> used = usedBy(op);
+      if (!llvm::all_of(used, [&](Value v) { return fixed.contains(v); }))
         continue;
       llvm::SmallBitVector from(func.getNumArguments());
       bool compute = !cmt::isTensorView(&op) && !op.hasTrait<OpTrait::ConstantLike>() &&
                      !isa<tensor::EmptyOp>(op);
-      for (Value v : usedBy(op)) {
+      for (Value v : used) {
         compute |= computed.contains(v);
         auto it = sources.find(v);
         if (it != sources.end())

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cmt/Transforms/Passes.h"
+#include "cmt/Transforms/Utils/BufferInit.h"
 #include "cmt/Transforms/Utils/Narrowable.h"
 #include "cmt/Transforms/Utils/Views.h"
 
@@ -166,15 +167,10 @@ struct NarrowStoragePass : cmt::impl::CMTNarrowStorageBase<NarrowStoragePass> {
       return std::nullopt;
     }
     auto g = init.getDefiningOp<linalg::GenericOp>();
-    if (!g || g.getNumDpsInputs() != 1 || g.getNumResults() != 1)
+    Value bias = g ? cmt::rowBroadcastSource(g) : Value();
+    if (!bias)
       return std::nullopt;
-    auto maps = g.getIndexingMapsArray();
-    Block &body = g.getRegion().front();
-    MLIRContext *ctx = g.getContext();
-    bool copies = body.getOperations().size() == 1 && body.getTerminator()->getOperand(0) == body.getArgument(0);
-    if (!copies || maps[0] != AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx) || !maps[1].isIdentity())
-      return std::nullopt;
-    return g.getDpsInputs()[0];
+    return bias;
   }
 
   /// The generic operands reading `v`, through reshapes that keep its last

@@ -26,6 +26,10 @@ using namespace mlir;
 using namespace cmt;
 using namespace cmt::detail;
 
+static Value indexConstant(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
 /// A read-only view of `t`'s buffer for hand-written loops, with a fully
 /// dynamic layout: whatever layout bufferization gives `t`, it casts to this.
 Value Lowering::readBuffer(Value t) {
@@ -56,7 +60,7 @@ LogicalResult Lowering::fusedAttention(AttentionOp op) {
   Value qb = readBuffer(q), kb = readBuffer(k), vb = readBuffer(v), biasb = readBuffer(bias);
   Value out = memref::AllocOp::create(b, loc, MemRefType::get(qs, f32()));
   out.getDefiningOp()->setAttr(kNarrowableAttr, b.getUnitAttr());
-  auto cidx = [&](OpBuilder &nb, int64_t x) -> Value { return arith::ConstantIndexOp::create(nb, loc, x); };
+  auto cidx = [&](OpBuilder &nb, int64_t x) { return indexConstant(nb, loc, x); };
   auto cf = [&](OpBuilder &nb, double x) -> Value {
     return arith::ConstantOp::create(nb, loc, nb.getF32FloatAttr(static_cast<float>(x)));
   };
@@ -147,23 +151,29 @@ Lowering::FusedNorm Lowering::fusedRowStats(Value x, Value weight, Value bias, d
     wb = readBuffer(weight);
     bb = readBuffer(bias);
   }
-  auto cidx = [&](OpBuilder &nb, int64_t v) -> Value { return arith::ConstantIndexOp::create(nb, loc, v); };
+  auto cidx = [&](OpBuilder &nb, int64_t v) { return indexConstant(nb, loc, v); };
   SmallVector<Value> lbs(rowShape.size(), cidx(b, 0)), steps(rowShape.size(), cidx(b, 1)), ubs;
   for (int64_t d : rowShape)
     ubs.push_back(cidx(b, d));
   scf::ParallelOp::create(b, loc, lbs, ubs, steps, [&](OpBuilder &pb, Location l, ValueRange ivs) {
+    // A lane loop over the row: `body` gets the element's index and value.
+    using RowBody = function_ref<void(OpBuilder &, Location, ArrayRef<Value>, Value, ValueRange)>;
+    auto overRow = [&](ValueRange init, RowBody body) {
+      auto loop = scf::ForOp::create(pb, l, cidx(pb, 0), cidx(pb, width), cidx(pb, 1), init,
+                                     [&](OpBuilder &ib, Location il, Value c, ValueRange acc) {
+                                       SmallVector<Value> index(ivs);
+                                       index.push_back(c);
+                                       body(ib, il, index, memref::LoadOp::create(ib, il, xb, index), acc);
+                                     });
+      loop->setAttr(kLanesAttr, pb.getUnitAttr());
+      return loop;
+    };
     Value zero = arith::ConstantOp::create(pb, l, pb.getF32FloatAttr(0.0f));
     auto rowSum = [&](function_ref<Value(OpBuilder &, Location, Value)> term) -> Value {
-      auto loop = scf::ForOp::create(
-          pb, l, cidx(pb, 0), cidx(pb, width), cidx(pb, 1), ValueRange{zero},
-          [&](OpBuilder &ib, Location il, Value c, ValueRange acc) {
-            SmallVector<Value> index(ivs);
-            index.push_back(c);
-            Value v = memref::LoadOp::create(ib, il, xb, index);
-            scf::YieldOp::create(ib, il, ValueRange{arith::AddFOp::create(ib, il, acc[0], term(ib, il, v))});
-          });
-      loop->setAttr(kLanesAttr, pb.getUnitAttr());
-      return loop.getResult(0);
+      return overRow(ValueRange{zero}, [&](OpBuilder &ib, Location il, ArrayRef<Value>, Value v, ValueRange acc) {
+               scf::YieldOp::create(ib, il, ValueRange{arith::AddFOp::create(ib, il, acc[0], term(ib, il, v))});
+             })
+          .getResult(0);
     };
     Value s = rowSum([](OpBuilder &, Location, Value v) { return v; });
     Value mean = arith::DivFOp::create(pb, l, s, arith::ConstantOp::create(pb, l, pb.getF32FloatAttr(width)));
@@ -176,20 +186,14 @@ Lowering::FusedNorm Lowering::fusedRowStats(Value x, Value weight, Value bias, d
       memref::StoreOp::create(pb, l, q, sq, ivs);
       return;
     }
-    auto apply = scf::ForOp::create(
-        pb, l, cidx(pb, 0), cidx(pb, width), cidx(pb, 1), ValueRange{},
-        [&](OpBuilder &ib, Location il, Value c, ValueRange) {
-          SmallVector<Value> index(ivs);
-          index.push_back(c);
-          Value v = memref::LoadOp::create(ib, il, xb, index);
-          Value xhat = layerNormXhat(ib, il, v, s, q, static_cast<double>(width), eps).second;
-          Value w = memref::LoadOp::create(ib, il, wb, ValueRange{c});
-          Value bv = memref::LoadOp::create(ib, il, bb, ValueRange{c});
-          Value y = arith::AddFOp::create(ib, il, arith::MulFOp::create(ib, il, xhat, w), bv);
-          memref::StoreOp::create(ib, il, y, out, index);
-          scf::YieldOp::create(ib, il);
-        });
-    apply->setAttr(kLanesAttr, pb.getUnitAttr());
+    overRow(ValueRange{}, [&](OpBuilder &ib, Location il, ArrayRef<Value> index, Value v, ValueRange) {
+      Value xhat = layerNormXhat(ib, il, v, s, q, static_cast<double>(width), eps).second;
+      Value w = memref::LoadOp::create(ib, il, wb, ValueRange{index.back()});
+      Value bv = memref::LoadOp::create(ib, il, bb, ValueRange{index.back()});
+      Value y = arith::AddFOp::create(ib, il, arith::MulFOp::create(ib, il, xhat, w), bv);
+      memref::StoreOp::create(ib, il, y, out, index);
+      scf::YieldOp::create(ib, il);
+    });
   });
   auto tensorOf = [&](Value m, ArrayRef<int64_t> s) -> Value {
     return bufferization::ToTensorOp::create(b, loc, RankedTensorType::get(s, f32()), m,

@@ -291,19 +291,13 @@ struct ConvertLinalgToUKernelsPass
       return init;
     }
     auto g = dyn_cast_or_null<linalg::GenericOp>(cmt::lastToucher(c, op));
-    if (!allowBias || !g || g.getNumDpsInputs() != 1 || g.getDpsInits()[0] != c)
+    Value bias = g ? cmt::rowBroadcastSource(g) : Value();
+    if (!allowBias || !bias || g.getDpsInits()[0] != c)
       return {};
-    auto biasType = dyn_cast<MemRefType>(g.getDpsInputs()[0].getType());
-    Block &body = g.getRegion().front();
-    bool copiesInput = body.getOperations().size() == 1 &&
-                       body.getTerminator()->getOperand(0) == body.getArgument(0);
-    MLIRContext *ctx = op.getContext();
-    AffineExpr d1 = getAffineDimExpr(1, ctx);
-    if (!biasType || biasType.getRank() != 1 || !biasType.getLayout().isIdentity() || !copiesInput ||
-        g.getIndexingMapsArray()[0] != AffineMap::get(2, 0, {d1}, ctx) ||
-        !g.getIndexingMapsArray()[1].isIdentity())
+    auto biasType = dyn_cast<MemRefType>(bias.getType());
+    if (!biasType || biasType.getRank() != 1 || !biasType.getLayout().isIdentity())
       return {};
-    return {{g}, g.getDpsInputs()[0]};
+    return {{g}, bias};
   }
 };
 } // namespace

@@ -47,3 +47,15 @@ std::optional<cmt::FillSource> cmt::fillSource(Value buf, Operation *reader) {
   });
   return FillSource{fill, copy, !otherReaders};
 }
+
+Value cmt::rowBroadcastSource(linalg::GenericOp g) {
+  if (g.getNumDpsInputs() != 1 || g.getNumDpsInits() != 1)
+    return {};
+  Block &body = g.getRegion().front();
+  bool copiesInput = body.getOperations().size() == 1 && body.getTerminator()->getOperand(0) == body.getArgument(0);
+  SmallVector<AffineMap> maps = g.getIndexingMapsArray();
+  MLIRContext *ctx = g.getContext();
+  if (!copiesInput || maps[0] != AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx) || !maps[1].isIdentity())
+    return {};
+  return g.getDpsInputs()[0];
+}

@@ -42,6 +42,11 @@ struct FillSource {
   }
 };
 std::optional<FillSource> fillSource(mlir::Value buf, mlir::Operation *reader);
+
+/// The vector `g` copies into every row of a matrix (a bias broadcast: one
+/// input read along the columns, (d0, d1) -> (d1), the output written whole),
+/// on tensors or buffers alike; null if `g` is anything else.
+mlir::Value rowBroadcastSource(mlir::linalg::GenericOp g);
 } // namespace cmt
 
 #endif
